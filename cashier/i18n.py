@@ -1,0 +1,115 @@
+"""Translations for every user-facing string, the core's included.
+
+Owns: the current language and the ``_`` / ``ngettext`` functions.  Catalogues are the ``.po`` files
+under ``resources/locale/<lang>/LC_MESSAGES/`` (all files there are merged, so each area of the code
+keeps its own file).  Source strings are English; Russian is the default language.
+
+Rules (from Electrum and Frescobaldi): no f-strings inside ``_()``, named placeholders
+(``_("{count} points").format(count=n)``), ``ngettext`` for plurals.  Module-level message constants
+must stay lazy: store a callable or the msgid, and call ``_()`` when the message is shown.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+import threading
+from importlib import resources
+
+from babel.messages.pofile import read_po
+
+DEFAULT_LANGUAGE = "ru"
+SUPPORTED_LANGUAGES = ("ru", "en")
+
+_lock = threading.Lock()
+_catalogues: dict[str, gettext.NullTranslations] = {}
+_language = os.environ.get("LOYALTY_LANG", DEFAULT_LANGUAGE)
+if _language not in SUPPORTED_LANGUAGES:
+    _language = DEFAULT_LANGUAGE
+
+
+class _PoTranslations(gettext.NullTranslations):
+    """gettext translations read straight from .po files (no compile step to forget)."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self._singular: dict[str, str] = {}
+        self._plural: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._plural_form = _plural_rule(lang)
+        folder = resources.files("resources").joinpath("locale", lang, "LC_MESSAGES")
+        if not folder.is_dir():
+            return
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if not entry.name.endswith(".po"):
+                continue
+            with entry.open("rb") as fh:
+                catalog = read_po(fh, locale=lang)
+            for message in catalog:
+                if not message.id or message.fuzzy or not message.string:
+                    continue
+                if isinstance(message.id, tuple):
+                    strings = tuple(str(s) for s in message.string)
+                    if all(strings):
+                        self._plural[(message.id[0], message.id[1])] = strings
+                elif isinstance(message.string, str):
+                    self._singular[message.id] = message.string
+
+    def gettext(self, message: str) -> str:
+        return self._singular.get(message, message)
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        forms = self._plural.get((msgid1, msgid2))
+        if forms is None:
+            return msgid1 if n == 1 else msgid2
+        return forms[min(self._plural_form(n), len(forms) - 1)]
+
+
+def _plural_rule(lang: str):  # type: ignore[no-untyped-def]
+    if lang == "ru":
+
+        def ru(n: int) -> int:
+            n = abs(n)
+            if n % 10 == 1 and n % 100 != 11:
+                return 0
+            if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+                return 1
+            return 2
+
+        return ru
+    return lambda n: 0 if n == 1 else 1
+
+
+def _translations(lang: str) -> gettext.NullTranslations:
+    with _lock:
+        found = _catalogues.get(lang)
+        if found is None:
+            found = gettext.NullTranslations() if lang == "en" else _PoTranslations(lang)
+            _catalogues[lang] = found
+        return found
+
+
+def set_language(lang: str) -> None:
+    """Switch the language of every message produced from now on."""
+    global _language
+    if lang not in SUPPORTED_LANGUAGES:
+        raise ValueError(f"unsupported language {lang!r}; use one of {SUPPORTED_LANGUAGES}")
+    _language = lang
+
+
+def get_language() -> str:
+    return _language
+
+
+def _(message: str) -> str:
+    """Translate ``message`` into the current language."""
+    return str(_translations(_language).gettext(message))
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """Translate a message with a count, picking the language's plural form."""
+    return str(_translations(_language).ngettext(singular, plural, n))
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it now (lazy constants)."""
+    return message
