@@ -14,6 +14,7 @@ from __future__ import annotations
 import gettext
 import os
 import threading
+from collections.abc import Callable
 from importlib import resources
 
 from babel.messages.pofile import read_po
@@ -47,12 +48,14 @@ class _PoTranslations(gettext.NullTranslations):
             for message in catalog:
                 if not message.id or message.fuzzy or not message.string:
                     continue
-                if isinstance(message.id, tuple):
-                    strings = tuple(str(s) for s in message.string)
+                msgid: object = message.id
+                translation: object = message.string
+                if isinstance(msgid, tuple) and isinstance(translation, (tuple, list)):
+                    strings = tuple(str(s) for s in translation)
                     if all(strings):
-                        self._plural[(message.id[0], message.id[1])] = strings
-                elif isinstance(message.string, str):
-                    self._singular[message.id] = message.string
+                        self._plural[(str(msgid[0]), str(msgid[1]))] = strings
+                elif isinstance(msgid, str) and isinstance(translation, str):
+                    self._singular[msgid] = translation
 
     def gettext(self, message: str) -> str:
         return self._singular.get(message, message)
@@ -64,7 +67,7 @@ class _PoTranslations(gettext.NullTranslations):
         return forms[min(self._plural_form(n), len(forms) - 1)]
 
 
-def _plural_rule(lang: str):  # type: ignore[no-untyped-def]
+def _plural_rule(lang: str) -> Callable[[int], int]:
     if lang == "ru":
 
         def ru(n: int) -> int:

@@ -157,7 +157,7 @@ def plan_revoke(
     takes: list[tuple[str, Decimal]] = []
     left = points
     live = {lot.lot_id: lot for lot in _live(program, lots, at, last_purchase_at)}
-    for lot_id in own_lot_ids:
+    for lot_id in dict.fromkeys(own_lot_ids):  # each own lot once, in the given order
         lot = live.get(lot_id)
         if lot is None or left <= 0:
             continue

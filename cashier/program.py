@@ -324,7 +324,38 @@ def _build(root: Reader) -> Program:
     )
     for reader in (root, meta, points, tiers_t, earn, redeem, offline, expiry, bonuses, *levels):
         reader.reject_unknown()
+    _check_point_amounts(program, redeem, offline, bonuses)
     return program
+
+
+def _check_point_amounts(
+    program: Program, redeem: Reader, offline: Reader, bonuses: Reader
+) -> None:
+    """Point amounts must fit the program's scale (whole points when ``scale = 0``)."""
+    step = Decimal(1).scaleb(-program.points_scale)
+    expected = _("a number of points with at most {n} decimals (points.scale)").format(
+        n=program.points_scale
+    )
+    checks: list[tuple[Reader, str, Decimal | None]] = [
+        (redeem, "confirmation_above", program.confirmation_above),
+        (
+            offline,
+            "max_points_per_customer_per_day",
+            program.offline_redeem.max_points_per_customer_per_day,
+        ),
+    ]
+    for name, bonus in (("welcome", program.welcome_bonus), ("birthday", program.birthday_bonus)):
+        if bonus is not None:
+            checks.append(
+                (
+                    Reader(bonuses.data[name], bonuses.source, bonuses.key_path(name)),
+                    "points",
+                    bonus.points,
+                )
+            )
+    for reader, key, value in checks:
+        if value is not None and value != value.quantize(step, rounding="ROUND_DOWN"):
+            raise reader.error(key, expected)
 
 
 def _bonus(bonuses: Reader, name: str) -> Bonus | None:

@@ -14,7 +14,7 @@ from typing import Any
 from cashier.errors import ProgramError
 from cashier.i18n import _
 
-_IDENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_IDENT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _MISSING = object()
 
 
@@ -90,7 +90,7 @@ class Reader:
 
     def identifier(self, key: str) -> str:
         value = self._get(key, _MISSING)
-        if not isinstance(value, str) or not _IDENT_RE.match(value):
+        if not isinstance(value, str) or not _IDENT_RE.fullmatch(value):
             raise self.error(key, _("a short code of lowercase letters, digits, '-' or '_'"))
         return value
 

@@ -1,0 +1,355 @@
+"""The processing service's ASGI app: the till-facing API of PROTOCOL.md v1.
+
+Owns: routes, device authentication, request ids and body limits.  Business rules come from
+``cashier`` (the same engine the till runs); storage from ``processing.models``.  Handlers are
+plain ``def`` so FastAPI runs them on its thread pool, each in one database transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from sqlalchemy import Engine, select, tuple_
+from sqlalchemy.orm import Session, sessionmaker
+
+from cashier.identifiers import mask_phone, phone_hash
+from cashier.money import format_money, format_points, parse_money, parse_quantity
+from cashier.program import PaymentMethod
+from cashier.quote import CartLine, CustomerState, Payment, quote
+from processing import customers as cust
+from processing.admin import EnrolmentRefused, device_for_token, enroll_device
+from processing.db import make_engine, session_factory
+from processing.errors import ApiError, envelope, install
+from processing.models import Card, CatalogueItem, Customer, Device, Store
+from processing.state import active_program, keys
+from processing.views import (
+    balance_out,
+    coupons_of,
+    customer_out,
+    quote_lines,
+    quote_totals,
+    redeem_policy,
+)
+from sync.protocol import (
+    BalanceSnapshot,
+    CalculateRequest,
+    CalculateResponse,
+    EnrollRequest,
+    EnrollResponse,
+    ErrorEnvelope,
+    Health,
+    IdentifyRequest,
+    IdentifyResponse,
+    OfflineRedeemOut,
+    RulesResponse,
+    SyncCustomer,
+    SyncCustomersResponse,
+)
+
+API = "/api/v1"
+MAX_BODY = 2 * 1024 * 1024
+CALCULATION_TTL = timedelta(minutes=5)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 401, 403, 404, 409, 422, 429, 500, 503)
+}
+router = APIRouter(prefix=API)
+
+Clock = Callable[[], datetime]
+
+
+def create_app(db_url: str, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app for the database at ``db_url`` (already migrated)."""
+    engine = engine or make_engine(db_url)
+    factory = session_factory(engine)
+    app = FastAPI(
+        title="Loyalty processing",
+        version="1",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+    )
+    app.state.engine = engine
+    app.state.factory = factory
+    app.state.clock = clock or (lambda: datetime.now(UTC))
+    install(app)
+
+    @app.middleware("http")
+    async def _request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return envelope(
+                request, 413, "validation_error", "The request body is too large (at most 2 MB)."
+            )
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        return response
+
+    app.include_router(router)
+    return app
+
+
+def _db(request: Request) -> Iterator[Session]:
+    factory: sessionmaker[Session] = request.app.state.factory
+    with factory() as session, session.begin():
+        yield session
+
+
+DB = Annotated[Session, Depends(_db)]
+
+
+def _device(session: DB, authorization: Annotated[str | None, Header()] = None) -> Device:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "This till is not enrolled: enrol it with a code from the admin.",
+        )
+    found = device_for_token(session, authorization.removeprefix("Bearer ").strip())
+    if found is None:
+        raise ApiError(401, "unauthenticated", "The till's key is not valid: enrol the till again.")
+    if found.disabled:
+        raise ApiError(403, "forbidden", "This till is disabled on the processing service.")
+    return found
+
+
+Till = Annotated[Device, Depends(_device)]
+
+
+def _now(request: Request) -> datetime:
+    clock: Clock = request.app.state.clock
+    return clock()
+
+
+Now = Annotated[datetime, Depends(_now)]
+
+
+@router.get("/health", response_model=Health)
+def health(session: DB, now: Now) -> Health:
+    try:
+        active_program(session)
+        ok = True
+    except LookupError:
+        ok = False
+    status: Literal["ok", "degraded"] = "ok" if ok else "degraded"
+    return Health(status=status, calc=status, server_time=now, version="1")
+
+
+@router.post("/devices/enroll", response_model=EnrollResponse, status_code=201, responses=ERRORS)
+def enroll(body: EnrollRequest, session: DB, now: Now) -> EnrollResponse:
+    try:
+        dev, token = enroll_device(session, body.code, body.name, now)
+    except EnrolmentRefused as exc:
+        raise ApiError(403, "forbidden", exc.reason) from None
+    store = session.get(Store, dev.store_id)
+    assert store is not None
+    return EnrollResponse(
+        device_id=dev.id,
+        token=token,
+        store_id=store.id,
+        store_name=store.name,
+        chain_id=store.chain_id,
+        server_time=now,
+    )
+
+
+@router.get(
+    "/sync/rules",
+    response_model=RulesResponse,
+    responses={304: {"description": "Not modified"}, **ERRORS},
+)
+def rules(
+    session: DB, now: Now, till: Till, since_version: str | None = None
+) -> RulesResponse | Response:
+    active = active_program(session)
+    if since_version == active.version:
+        return Response(status_code=304, headers={"ETag": f'"{active.version}"'})
+    k = keys(session)
+    budget = active.program.offline_redeem
+    return RulesResponse(
+        version=active.version,
+        valid_from=active.activated_at,
+        program_toml=active.toml,
+        offline_redeem=OfflineRedeemOut(
+            enabled=budget.enabled,
+            max_points_per_customer_per_day=format_points(
+                budget.max_points_per_customer_per_day, active.program.points_scale
+            ),
+            max_snapshot_age_hours=budget.max_snapshot_age_hours,
+            verified_customers_only=budget.verified_customers_only,
+        ),
+        wallet_public_key=k.wallet_public_text,
+        phone_hash_key=base64.urlsafe_b64encode(k.phone_hash_key).decode().rstrip("="),
+        server_time=now,
+    )
+
+
+@router.post("/customers/identify", response_model=IdentifyResponse, responses=ERRORS)
+def identify(body: IdentifyRequest, session: DB, now: Now, till: Till) -> IdentifyResponse:
+    at = now
+    program = active_program(session).program
+    found = cust.identify(session, body.identifier.type, body.identifier.value, keys(session), at)
+    if found.customer is None or found.status != "found":
+        return IdentifyResponse(status=found.status, message=found.message, server_time=at)  # type: ignore[arg-type]
+    view, bal = customer_out(session, program, found.customer, at, verified=found.verified)
+    return IdentifyResponse(
+        status="found",
+        customer=view,
+        balance=bal,
+        redeem_policy=redeem_policy(program),
+        coupons=coupons_of(session, found.customer.id, at),
+        server_time=at,
+    )
+
+
+@router.post("/carts/calculate", response_model=CalculateResponse, responses=ERRORS)
+def calculate(body: CalculateRequest, session: DB, now: Now, till: Till) -> CalculateResponse:
+    at = now
+    active = active_program(session)
+    program = active.program
+    state, customer = None, None
+    if body.customer is not None:
+        customer = session.get(Customer, body.customer.id)
+        if customer is None or customer.deleted:
+            raise ApiError(
+                404, "not_found", "The customer is not known: identify the customer again."
+            )
+        spend = cust.spend_in_window(session, program, customer, at)
+        bal = cust.customer_balance(session, program, customer, at)
+        state = CustomerState(
+            available=bal.available,
+            pending=bal.pending,
+            verified=customer.phone_verified,
+            window_spend=spend,
+            tier=cust.tier_of(program, customer, spend).code,
+        )
+    lines = _cart_lines(session, body)
+    payments = [
+        Payment(PaymentMethod(p.type), parse_money(p.amount) if p.amount else None)
+        for p in body.payments_hint
+    ]
+    q = quote(program, state, lines, occurred_at=at, redeem=body.redeem.points, payments=payments)
+    totals, redeem = quote_totals(q)
+    return CalculateResponse(
+        calculation_id=f"calc_{uuid.uuid4().hex}",
+        valid_until=at + CALCULATION_TTL,
+        rules_version=active.version,
+        status="ok",
+        lines=quote_lines(q, {ln.line_id: ln.line_no for ln in body.lines}),
+        totals=totals,
+        redeem=redeem,
+        coupons=[{"code": c, "status": "not_applicable"} for c in body.coupons],
+        balance=balance_out(program, cust.customer_balance(session, program, customer, at))
+        if customer
+        else None,
+        server_time=at,
+    )
+
+
+@router.get("/sync/customers", response_model=SyncCustomersResponse, responses=ERRORS)
+def sync_customers(
+    session: DB,
+    now: Now,
+    till: Till,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> SyncCustomersResponse:
+    at = now
+    program = active_program(session).program
+    k = keys(session)
+    stmt = select(Customer).order_by(Customer.updated_at, Customer.id).limit(limit + 1)
+    if cursor:
+        after = _decode_cursor(cursor)
+        stmt = stmt.where(tuple_(Customer.updated_at, Customer.id) > after)
+    rows = list(session.scalars(stmt))
+    page, more = rows[:limit], len(rows) > limit
+    items = [_sync_item(session, program, k.phone_hash_key, c, at) for c in page]
+    next_cursor = _encode_cursor(page[-1].updated_at, page[-1].id) if page else cursor
+    return SyncCustomersResponse(
+        items=items, next_cursor=next_cursor, has_more=more, server_time=at
+    )
+
+
+def _cart_lines(session: Session, body: CalculateRequest) -> list[CartLine]:
+    missing = [ln.sku for ln in body.lines if ln.category is None]
+    categories = (
+        dict(
+            session.execute(
+                select(CatalogueItem.sku, CatalogueItem.category).where(
+                    CatalogueItem.sku.in_(missing)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        if missing
+        else {}
+    )
+    return [
+        CartLine(
+            line_id=f"{ln.line_id}#{ln.line_no}"
+            if sum(1 for o in body.lines if o.line_id == ln.line_id) > 1
+            else ln.line_id,
+            sku=ln.sku,
+            qty=parse_quantity(ln.qty),
+            unit_price=parse_money(ln.unit_price),
+            category=ln.category or categories.get(ln.sku),
+            no_redeem=ln.flags.no_redeem,
+            no_earn=ln.flags.no_earn,
+            min_unit_price=parse_money(ln.min_unit_price) if ln.min_unit_price else None,
+        )
+        for ln in body.lines
+    ]
+
+
+def _encode_cursor(updated_at: datetime, customer_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{updated_at.isoformat()}|{customer_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, customer_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), customer_id
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            400, "validation_error", "The cursor is not valid: start the sync again without it."
+        ) from None
+
+
+def _sync_item(
+    session: Session, program: object, hash_key: bytes, c: Customer, at: datetime
+) -> SyncCustomer:
+    from cashier.program import Program
+
+    assert isinstance(program, Program)
+    if c.deleted:
+        return SyncCustomer(id=c.id, updated_at=c.updated_at, deleted=True)
+    cards = list(
+        session.scalars(select(Card).where(Card.customer_id == c.id).order_by(Card.number))
+    )
+    spend = cust.spend_in_window(session, program, c, at)
+    bal = cust.customer_balance(session, program, c, at)
+    return SyncCustomer(
+        id=c.id,
+        updated_at=c.updated_at,
+        deleted=False,
+        phone_hash=phone_hash(c.phone, hash_key) if c.phone else None,
+        phone_masked=mask_phone(c.phone) if c.phone else None,
+        card_numbers=[card.number for card in cards],
+        card_status=cards[0].status if cards else None,
+        display_name=cust.display_name(c),
+        tier=cust.tier_of(program, c, spend).code,
+        verified=c.phone_verified,
+        balance_snapshot=BalanceSnapshot(
+            available=format_points(bal.available, program.points_scale), as_of=at
+        ),
+    )
+
+
+__all__ = ["create_app", "format_money"]

@@ -1,0 +1,254 @@
+"""``processing``: run and administer the processing service from the command line.
+
+Owns: argument parsing and printing only; every operation lives in a module of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cashier.errors import ProgramError
+from cashier.identifiers import sign_wallet_token
+from cashier.program import preset_names
+from processing.admin import AdminError, add_cashier, add_store, create_enrolment_code
+from processing.db import default_url, make_engine, migrate, session_factory, transaction
+from processing.models import Customer
+from processing.state import keys, set_program
+
+EPILOG = """examples:
+  processing migrate
+  processing program set nbclub
+  processing store add --id iport-msk-1 --chain iport --name "iPort, Москва"
+  processing enroll --store iport-msk-1
+  processing cashier add --store iport-msk-1 --name "Анна" --pin 1234 --role senior
+  processing serve --port 8765
+  processing demo            (demo data in a fresh database, then serve)
+
+The database is --db URL, else $PROCESSING_DB, else a SQLite file in the user data folder.
+PostgreSQL: --db postgresql://user:password@host/dbname"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (AdminError, ProgramError, ValueError) as exc:
+        print(f"processing: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="processing",
+        description="The loyalty processing service tills sync with.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--db", help="database URL (default: $PROCESSING_DB or a SQLite file)")
+    sub = p.add_subparsers(title="commands")
+
+    s = sub.add_parser("serve", help="run the HTTP API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("migrate", help="create or upgrade the database schema")
+    s.set_defaults(func=cmd_migrate)
+
+    prog = sub.add_parser("program", help="the loyalty program").add_subparsers(
+        title="program commands"
+    )
+    s = prog.add_parser(
+        "set", help=f"activate a preset ({', '.join(preset_names())}) or a TOML file"
+    )
+    s.add_argument("source", metavar="PRESET|FILE.toml")
+    s.set_defaults(func=cmd_program_set)
+
+    store = sub.add_parser("store", help="stores").add_subparsers(title="store commands")
+    s = store.add_parser("add", help="add or rename a store")
+    s.add_argument("--id", required=True)
+    s.add_argument("--chain", required=True)
+    s.add_argument("--name", required=True)
+    s.set_defaults(func=cmd_store_add)
+
+    s = sub.add_parser("enroll", help="print a one-time enrolment code for a till of a store")
+    s.add_argument("--store", required=True)
+    s.set_defaults(func=cmd_enroll)
+
+    cashier = sub.add_parser("cashier", help="cashiers").add_subparsers(title="cashier commands")
+    s = cashier.add_parser("add", help="add a cashier with a PIN")
+    s.add_argument("--store", required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--pin", required=True)
+    s.add_argument("--role", choices=["cashier", "senior"], default="cashier")
+    s.set_defaults(func=cmd_cashier_add)
+
+    s = sub.add_parser("wallet-token", help="print a signed wallet QR token (LW1) for a customer")
+    s.add_argument("customer_id")
+    s.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
+    s.add_argument("--qr", type=Path, help="also write the QR code to this PNG file")
+    s.set_defaults(func=cmd_wallet_token)
+
+    s = sub.add_parser("demo-data", help="fill an empty database with deterministic demo data")
+    s.add_argument("--customers", type=int, default=1000)
+    s.set_defaults(func=cmd_demo_data)
+
+    s = sub.add_parser("demo", help="demo data in a fresh database (if empty), then serve")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--customers", type=int, default=1000)
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def _url(args: argparse.Namespace) -> str:
+    return str(args.db) if args.db else default_url()
+
+
+def _factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    url = _url(args)
+    migrate(url)
+    return session_factory(make_engine(url))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    migrate(_url(args))
+    print(f"database is up to date: {_url(args)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    url = _url(args)
+    migrate(url)
+    logging.basicConfig(level=logging.INFO)
+    print(
+        f"processing service on http://{args.host}:{args.port}/api/v1  (database: {url})",
+        flush=True,
+    )
+    if args.workers > 1:
+        import os
+
+        os.environ["PROCESSING_DB"] = url
+        uvicorn.run(
+            "processing.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+        )
+    else:
+        from processing.app import create_app
+
+        uvicorn.run(create_app(url), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_program_set(args: argparse.Namespace) -> int:
+    source = str(args.source)
+    if source in preset_names():
+        from importlib import resources
+
+        text = (
+            resources.files("resources")
+            .joinpath("programs", f"{source}.toml")
+            .read_text(encoding="utf-8")
+        )
+        label = f"resources/programs/{source}.toml"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(
+                f"{source} is neither a preset ({', '.join(preset_names())}) nor a file"
+            )
+        text, label = path.read_text(encoding="utf-8"), str(path)
+    with transaction(_factory(args)) as session:
+        active = set_program(session, text, label)
+    print(f"program {active.program.name} is active, version {active.version}")
+    return 0
+
+
+def cmd_store_add(args: argparse.Namespace) -> int:
+    with transaction(_factory(args)) as session:
+        store = add_store(session, args.id, args.chain, args.name)
+    print(f"store {store.id} ({store.name}) in chain {store.chain_id}")
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    with transaction(_factory(args)) as session:
+        code, expires = create_enrolment_code(session, args.store, datetime.now(UTC))
+    print(code)
+    print(
+        f"one-time code for a till of store {args.store}; valid until {expires:%Y-%m-%d %H:%M} UTC",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_cashier_add(args: argparse.Namespace) -> int:
+    with transaction(_factory(args)) as session:
+        cashier = add_cashier(session, args.store, args.name, args.pin, args.role)
+    print(f"cashier {cashier.id} ({cashier.name}, {cashier.role}) in store {args.store}")
+    return 0
+
+
+def cmd_wallet_token(args: argparse.Namespace) -> int:
+    with transaction(_factory(args)) as session:
+        if session.get(Customer, args.customer_id) is None:
+            raise ValueError(f"there is no customer {args.customer_id}")
+        k = keys(session)
+    token = sign_wallet_token(
+        k.wallet_private, args.customer_id, datetime.now(UTC) + timedelta(days=args.days)
+    )
+    print(token)
+    if args.qr:
+        import qrcode
+
+        qrcode.make(token).save(str(args.qr))
+        print(f"QR code written to {args.qr}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from processing.demo_data import load_demo_data
+
+    with transaction(_factory(args)) as session:
+        summary = load_demo_data(session, now=datetime.now(UTC), customers=args.customers)
+    print(summary.describe())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from processing.customers import count_customers
+    from processing.demo_data import load_demo_data
+
+    if not args.db:  # the demo keeps its own database, apart from a real one
+        args.db = default_url().replace("processing.db", "demo.db")
+    factory = _factory(args)
+    with transaction(factory) as session:
+        if count_customers(session) == 0:
+            summary = load_demo_data(session, now=datetime.now(UTC), customers=args.customers)
+            print(summary.describe())
+        else:
+            print("demo database already has data; serving it as it is")
+        code, _expires = create_enrolment_code(session, "iport-msk-1", datetime.now(UTC))
+    print(f"enrolment code for a till of store iport-msk-1: {code}")
+    args.workers = 1
+    return cmd_serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

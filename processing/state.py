@@ -1,0 +1,140 @@
+"""Service-wide state kept in the database: generated keys and the active program.
+
+Owns: the wallet-token signing key and the phone-hash key (generated once, on first use), and the
+active program version (``processing program set``).  Both are read often, so they are cached per
+process and re-read when the program version changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cashier.identifiers import generate_wallet_keypair, public_key_to_text
+from cashier.program import Program, parse_program
+from processing.models import ProgramVersion, ServiceKey
+
+
+@dataclass(frozen=True)
+class Keys:
+    wallet_private: bytes
+    wallet_public: bytes
+    phone_hash_key: bytes
+
+    @property
+    def wallet_public_text(self) -> str:
+        return public_key_to_text(self.wallet_public)
+
+
+@dataclass(frozen=True)
+class ActiveProgram:
+    program: Program
+    version: str
+    toml: str
+    activated_at: datetime
+
+
+_lock = threading.Lock()
+_keys_cache: dict[str, Keys] = {}
+_program_cache: dict[str, ActiveProgram] = {}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def keys(session: Session) -> Keys:
+    """The service's keys, created in this transaction if the database has none yet."""
+    url = str(session.get_bind().engine.url)
+    with _lock:
+        cached = _keys_cache.get(url)
+    if cached is not None:
+        return cached
+    stored = {k.name: k.value for k in session.scalars(select(ServiceKey))}
+    if "wallet_private" not in stored:
+        private, public = generate_wallet_keypair()
+        stored = {
+            "wallet_private": _b64(private),
+            "wallet_public": _b64(public),
+            "phone_hash": _b64(secrets.token_bytes(32)),
+        }
+        for name, value in stored.items():
+            session.merge(ServiceKey(name=name, value=value))
+        session.flush()
+    result = Keys(
+        _unb64(stored["wallet_private"]),
+        _unb64(stored["wallet_public"]),
+        _unb64(stored["phone_hash"]),
+    )
+    with _lock:
+        _keys_cache[url] = result
+    return result
+
+
+class NoProgram(LookupError):
+    """No program has been set on this service yet."""
+
+
+def active_program(session: Session) -> ActiveProgram:
+    row = session.scalars(
+        select(ProgramVersion)
+        .where(ProgramVersion.active.is_(True))
+        .order_by(ProgramVersion.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise NoProgram("no program is set: run `processing program set nbclub`")
+    with _lock:
+        cached = _program_cache.get(row.version)
+    if cached is None:
+        cached = ActiveProgram(
+            parse_program(row.toml, source=f"program {row.version}"),
+            row.version,
+            row.toml,
+            row.activated_at,
+        )
+        with _lock:
+            _program_cache[row.version] = cached
+    return cached
+
+
+def set_program(
+    session: Session, toml_text: str, source: str, now: datetime | None = None
+) -> ActiveProgram:
+    """Validate and activate a program; the version is the file's ``program.version``.
+
+    Re-setting the same version with the same text is a no-op; with other text it gets a suffix so
+    tills always see a new version when the rules change.
+    """
+    program = parse_program(toml_text, source=source)
+    now = now or datetime.now(UTC)
+    version = program.version
+    existing = session.scalars(
+        select(ProgramVersion).where(ProgramVersion.version.like(f"{version}%"))
+    ).all()
+    same = [row for row in existing if row.toml == toml_text]
+    if same:
+        row = same[-1]
+    else:
+        if existing:
+            version = f"{version}+{len(existing)}"
+        row = ProgramVersion(
+            code=program.code, version=version, toml=toml_text, activated_at=now, active=True
+        )
+        session.add(row)
+    session.execute(
+        update(ProgramVersion).where(ProgramVersion.version != row.version).values(active=False)
+    )
+    row.active = True
+    session.flush()
+    return ActiveProgram(program, row.version, row.toml, row.activated_at)

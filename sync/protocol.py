@@ -1,0 +1,276 @@
+"""The till ↔ processing wire format (PROTOCOL.md v1), as pydantic models both ends share.
+
+Owns: request and response shapes, and the formats of amounts on the wire (decimal strings:
+money with 2 decimals, quantities with 3, points at the program's scale).  Clients ignore unknown
+fields (forward compatibility); requests refuse them, so a typo is a 400, not a silent default.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Money = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,2})?$", examples=["1299.90"])]
+SignedPoints = Annotated[str, Field(pattern=r"^[+-]?\d{1,15}(\.\d{1,4})?$", examples=["150"])]
+Points = Annotated[str, Field(pattern=r"^\d{1,15}(\.\d{1,4})?$", examples=["150"])]
+Quantity = Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,3})?$", examples=["1.000"])]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+PaymentType = Literal["cash", "card", "sbp", "other"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=4096)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- errors ---------------------------------------------------------------------------------------
+class ErrorDetail(Response):
+    field: str | None = None
+    message: str
+    status: str | None = None
+
+
+class ErrorBody(Response):
+    code: str
+    message: str
+    retryable: bool = False
+    details: list[ErrorDetail] = []
+    request_id: str | None = None
+
+
+class ErrorEnvelope(Response):
+    error: ErrorBody
+
+
+# -- K. health ------------------------------------------------------------------------------------
+class Health(Response):
+    status: Literal["ok", "degraded"]
+    calc: Literal["ok", "degraded"]
+    server_time: datetime
+    version: str
+
+
+# -- devices --------------------------------------------------------------------------------------
+class EnrollRequest(Request):
+    code: Annotated[str, Field(min_length=4, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=200)] = "till"
+
+
+class EnrollResponse(Response):
+    device_id: str
+    token: str
+    store_id: str
+    store_name: str
+    chain_id: str
+    server_time: datetime
+
+
+# -- A. identify ----------------------------------------------------------------------------------
+class IdentifierIn(Request):
+    type: Literal["phone", "card", "qr", "customer_id"]
+    value: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class IdentifyRequest(Request):
+    identifier: IdentifierIn
+    purpose: Literal["sale", "return", "info"] = "sale"
+
+
+class CardOut(Response):
+    number: str
+    status: str
+
+
+class CustomerOut(Response):
+    id: str
+    display_name: str
+    phone_masked: str | None = None
+    phone_confirmed: bool
+    card: CardOut | None = None
+    tier: str
+    tier_name: str
+    auth_level: Literal["identified", "verified"]
+    window_spend: Money = "0.00"
+    next_tier: str | None = None
+    next_tier_missing: Money | None = None
+
+
+class Activation(Response):
+    amount: Points
+    available_from: datetime
+
+
+class Expiry(Response):
+    amount: Points
+    at: datetime
+
+
+class BalanceOut(Response):
+    available: SignedPoints
+    pending: Points
+    total: SignedPoints
+    next_activation: Activation | None = None
+    next_expiry: Expiry | None = None
+
+
+class RedeemPolicy(Response):
+    requires_confirmation_above: Points | None = None
+    confirmation: Literal["sms_code", "none"] = "none"
+
+
+class CouponOut(Response):
+    code: str
+    title: str
+    valid_till: datetime
+
+
+class IdentifyResponse(Response):
+    status: Literal["found", "not_found", "ambiguous", "card_blocked", "unrecognised"]
+    message: str | None = None
+    customer: CustomerOut | None = None
+    balance: BalanceOut | None = None
+    redeem_policy: RedeemPolicy | None = None
+    coupons: list[CouponOut] = []
+    server_time: datetime
+
+
+# -- D. calculate ---------------------------------------------------------------------------------
+class LineFlags(Request):
+    no_discount: bool = False
+    no_redeem: bool = False
+    no_earn: bool = False
+
+
+class LineIn(Request):
+    line_id: Ident
+    line_no: Annotated[int, Field(ge=1, le=100_000)]
+    sku: Ident
+    category: Ident | None = None
+    qty: Quantity
+    qty_type: Literal["piece", "weight"] = "piece"
+    unit_price: Money
+    min_unit_price: Money | None = None
+    flags: LineFlags = LineFlags()
+
+
+class CustomerRef(Request):
+    id: Ident
+
+
+class RedeemIn(Request):
+    points: Annotated[str, Field(pattern=r"^(max|\d{1,15}(\.\d{1,4})?)$")] = "max"
+
+
+class PaymentIn(Request):
+    type: PaymentType
+    amount: Money | None = None
+
+
+class CalculateRequest(Request):
+    purchase_id: Ident | None = None
+    customer: CustomerRef | None = None
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=1000)]
+    redeem: RedeemIn = RedeemIn()
+    coupons: Annotated[list[Ident], Field(max_length=20)] = []
+    payments_hint: Annotated[list[PaymentIn], Field(max_length=10)] = []
+
+
+class LineOut(Response):
+    line_id: str
+    line_no: int
+    qty: Quantity
+    base_amount: Money
+    discounts: list[dict[str, str]] = []
+    redeem_points: Points
+    earn_points: Points
+    final_amount: Money
+
+
+class TotalsOut(Response):
+    base: Money
+    discount: Money = "0.00"
+    redeem_points: Points
+    redeem_amount: Money
+    to_pay: Money
+    earn_points: Points
+    earn_available_from: datetime
+    earn_expires_at: datetime | None = None
+
+
+class RedeemOut(Response):
+    max_points: Points
+    requested: str
+    applied: Points
+    requires_confirmation: bool
+    cap_reasons: list[str]
+    cap_explanation: str
+
+
+class MessageOut(Response):
+    scope: Literal["line", "receipt"]
+    line_id: str | None = None
+    text: str
+    print: bool = False
+
+
+class CalculateResponse(Response):
+    calculation_id: str
+    valid_until: datetime
+    rules_version: str
+    status: Literal["ok", "degraded_personal", "degraded_all"]
+    lines: list[LineOut]
+    totals: TotalsOut
+    redeem: RedeemOut
+    coupons: list[dict[str, str]] = []
+    messages: list[MessageOut] = []
+    balance: BalanceOut | None = None
+    server_time: datetime
+
+
+# -- I. pull deltas -------------------------------------------------------------------------------
+class BalanceSnapshot(Response):
+    available: SignedPoints
+    as_of: datetime
+
+
+class SyncCustomer(Response):
+    id: str
+    updated_at: datetime
+    deleted: bool
+    phone_hash: str | None = None
+    phone_masked: str | None = None
+    card_numbers: list[str] = []
+    card_status: str | None = None
+    display_name: str | None = None
+    tier: str | None = None
+    verified: bool = False
+    balance_snapshot: BalanceSnapshot | None = None
+
+
+class SyncCustomersResponse(Response):
+    items: list[SyncCustomer]
+    next_cursor: str | None
+    has_more: bool
+    server_time: datetime
+
+
+class OfflineRedeemOut(Response):
+    enabled: bool
+    max_points_per_customer_per_day: Points
+    max_snapshot_age_hours: int
+    verified_customers_only: bool
+
+
+class RulesResponse(Response):
+    version: str
+    valid_from: datetime
+    program_toml: str
+    offline_redeem: OfflineRedeemOut
+    wallet_public_key: str
+    phone_hash_key: str
+    server_time: datetime

@@ -1,0 +1,133 @@
+"""A real processing service on loopback (uvicorn in a thread), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from processing.admin import add_store, create_enrolment_code
+from processing.app import create_app
+from processing.db import make_engine, migrate, session_factory, transaction
+from processing.models import Card, Customer, LedgerEntry
+from processing.state import set_program
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Service:
+    base_url: str
+    token: str
+    factory: sessionmaker[Session]
+    url: str
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.Client(base_url=self.base_url + "/api/v1", headers=headers, timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def add_customer(
+    factory: sessionmaker[Session],
+    customer_id: str,
+    phone: str,
+    *,
+    points: int = 0,
+    verified: bool = True,
+    card: str | None = None,
+    first_name: str = "Иван",
+    last_name: str = "Петров",
+) -> None:
+    with transaction(factory) as session:
+        session.add(
+            Customer(
+                id=customer_id,
+                phone=phone,
+                phone_verified=verified,
+                first_name=first_name,
+                last_name=last_name,
+                created_at=NOW,
+                updated_at=NOW,
+                consents={},
+            )
+        )
+        session.flush()
+        if card:
+            session.add(Card(number=card, customer_id=customer_id, status="active"))
+        if points:
+            session.add(
+                LedgerEntry(
+                    customer_id=customer_id,
+                    kind="opening",
+                    amount=Decimal(points),
+                    is_lot=True,
+                    available_from=NOW - timedelta(days=30),
+                    occurred_at=NOW - timedelta(days=30),
+                    created_at=NOW,
+                )
+            )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'processing.db'}"
+    return str(request.getfixturevalue("fresh_postgres_url"))
+
+
+@pytest.fixture
+def service(database_url: str) -> Iterator[Service]:
+    migrate(database_url)
+    engine = make_engine(database_url)
+    factory = session_factory(engine)
+    text = (
+        resources.files("resources").joinpath("programs", "nbclub.toml").read_text(encoding="utf-8")
+    )
+    with transaction(factory) as session:
+        set_program(session, text, "nbclub.toml", now=NOW)
+        add_store(session, "iport-msk-1", "iport", "iPort, Москва")
+        code, _ = create_enrolment_code(session, "iport-msk-1", NOW - timedelta(hours=1))
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(database_url, clock=lambda: NOW, engine=engine),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the processing service did not start")
+        time.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    reply = httpx.post(
+        f"{base}/api/v1/devices/enroll", json={"code": code, "name": "till 1"}, timeout=10
+    )
+    assert reply.status_code == 201, reply.text
+    try:
+        yield Service(base, reply.json()["token"], factory, database_url)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        engine.dispose()

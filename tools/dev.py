@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Set up, run the demo of, and test the loyalty till. Standard library only.
+
+    python3 tools/dev.py setup           # system packages (Debian/Ubuntu), .venv, pip install
+    python3 tools/dev.py demo [ARGS...]  # setup, then `processing demo ARGS...`
+    python3 tools/dev.py test [ARGS...]  # setup, then ruff, mypy, lint-imports, pytest ARGS...
+
+On Windows: `py tools\\dev.py demo` / `py tools\\dev.py test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MIN_PYTHON = (3, 11)
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".loyalty-stamp"
+WINDOWS = os.name == "nt"
+
+RUNTIME_PACKAGES = [
+    "libzbar0",
+    # Qt 6's xcb platform plugin and what it loads at run time.
+    "libegl1",
+    "libgl1",
+    "libxkbcommon0",
+    "libxkbcommon-x11-0",
+    "libxcb-cursor0",
+    "libxcb-icccm4",
+    "libxcb-image0",
+    "libxcb-keysyms1",
+    "libxcb-randr0",
+    "libxcb-render-util0",
+    "libxcb-shape0",
+    "libxcb-xinerama0",
+    "libxcb-xkb1",
+    "libxcb-xfixes0",
+    "libdbus-1-3",
+    "libfontconfig1",
+    "libglib2.0-0",
+    "fonts-dejavu-core",
+]
+TEST_PACKAGES = [*RUNTIME_PACKAGES, "postgresql", "xvfb"]
+
+
+def say(message: str) -> None:
+    """Print one progress line, prefixed so it stands out from the tools' own output."""
+    print(f"[dev] {message}", flush=True)
+
+
+class SetupError(Exception):
+    """A setup step failed; the message says what to do and the script exits 2."""
+
+
+# --- system packages ---------------------------------------------------------------
+
+
+def has_apt() -> bool:
+    """True on a Linux with dpkg and apt (Debian, Ubuntu and their kin)."""
+    return sys.platform.startswith("linux") and all(
+        shutil.which(tool) for tool in ("dpkg-query", "apt-get")
+    )
+
+
+def is_installed(package: str) -> bool:
+    """Ask dpkg whether `package` (or its Ubuntu 24.04 `t64` rename) is installed."""
+    for name in (package, package + "t64"):
+        result = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0 and result.stdout.split()[-1:] == ["installed"]:
+            return True
+    return False
+
+
+def ensure_system_packages(packages: list[str]) -> None:
+    """Install the missing `packages` with apt as root, or say the command and stop."""
+    if not has_apt():
+        say("no apt here: skipping system packages (install the Qt 6 xcb libraries yourself)")
+        return
+    wanted = list(packages)
+    if (
+        not venv_python().exists()
+        and sys.base_prefix == "/usr"
+        and importlib.util.find_spec("ensurepip") is None
+    ):
+        # Debian's own python3 has no `venv` without this package.
+        wanted.append(f"python{sys.version_info.major}.{sys.version_info.minor}-venv")
+    missing = [name for name in wanted if not is_installed(name)]
+    if not missing:
+        say(f"system packages: all {len(wanted)} present")
+        return
+    if os.geteuid() != 0:
+        command = "sudo apt-get install --no-install-recommends " + " ".join(missing)
+        raise SetupError(f"missing system packages; run this, then try again:\n    {command}")
+    say(f"installing {len(missing)} system packages: {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    started = time.monotonic()
+    for command in (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", *missing],
+    ):
+        if subprocess.run(command, env=env, check=False).returncode != 0:
+            raise SetupError(f"`{' '.join(command)}` failed")
+    say(f"system packages installed in {time.monotonic() - started:.0f} s")
+
+
+# --- the virtual environment -------------------------------------------------------
+
+
+def venv_bin() -> Path:
+    """The venv's folder of executables: bin/ on POSIX, Scripts\\ on Windows."""
+    return VENV / ("Scripts" if WINDOWS else "bin")
+
+
+def venv_exe(name: str) -> Path:
+    """The path of executable `name` inside the venv."""
+    return venv_bin() / (f"{name}.exe" if WINDOWS else name)
+
+
+def venv_python() -> Path:
+    """The venv's Python interpreter."""
+    return venv_exe("python")
+
+
+def pyproject_hash() -> str:
+    """The sha256 of pyproject.toml's bytes: the stamp that says the install is current."""
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create .venv with the running interpreter, and pip install -e ".[dev]" into it."""
+    if not venv_python().exists():
+        say(f"creating {VENV.name} with {sys.executable}")
+        if subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=False).returncode:
+            raise SetupError("could not create the venv (on Debian: apt-get install python3-venv)")
+    digest = pyproject_hash()
+    if STAMP.exists() and STAMP.read_text(encoding="ascii").strip() == digest:
+        say(f"{VENV.name} is up to date with pyproject.toml")
+        return
+    python = str(venv_python())
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    say("upgrading pip")
+    if subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--upgrade", "pip"], cwd=ROOT, env=env, check=False
+    ).returncode:
+        raise SetupError("upgrading pip failed")
+    say('installing the project: pip install -e ".[dev]" (a minute or two the first time)')
+    started = time.monotonic()
+    if subprocess.run(
+        [python, "-m", "pip", "install", "-q", "-e", ".[dev]"], cwd=ROOT, env=env, check=False
+    ).returncode:
+        raise SetupError('pip install -e ".[dev]" failed')
+    STAMP.write_text(digest + "\n", encoding="ascii")
+    say(f"installed in {time.monotonic() - started:.0f} s")
+
+
+def setup(packages: list[str]) -> None:
+    """Everything the project needs before it runs: system packages, then the venv."""
+    ensure_system_packages(packages)
+    ensure_venv()
+
+
+# --- running things ----------------------------------------------------------------
+
+
+def exit_code(returncode: int) -> int:
+    """Map a child's return code to ours: killed by signal N becomes 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_child(command: list[str], env: dict[str, str] | None = None) -> int:
+    """Run `command` from the repo root with its output live; Ctrl+C waits for it to stop."""
+    proc = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        return exit_code(proc.wait())
+    except KeyboardInterrupt:
+        # The child got the same Ctrl+C: give it time to shut down cleanly.
+        try:
+            code = proc.wait(timeout=15)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            proc.kill()
+            code = proc.wait()
+        return 0 if code == 0 else 130
+
+
+def tool(name: str, module: str | None) -> list[str]:
+    """The command for a venv tool: its executable, else `python -m module`."""
+    exe = venv_exe(name)
+    if exe.exists() or module is None:
+        return [str(exe)]
+    return [str(venv_python()), "-m", module]
+
+
+def cmd_demo(args: list[str]) -> int:
+    """Set up (runtime packages), then run `processing demo ARGS...` and pass its code on."""
+    setup(RUNTIME_PACKAGES)
+    say("starting the demo: processing demo " + " ".join(args))
+    return run_child([*tool("processing", None), "demo", *args])
+
+
+def cmd_test(args: list[str]) -> int:
+    """Set up (test packages), run the four checks, print a summary; 1 if any failed."""
+    setup(TEST_PACKAGES)
+    pytest_env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    steps: list[tuple[str, list[str], dict[str, str] | None]] = [
+        ("ruff", [*tool("ruff", "ruff"), "check", "."], None),
+        ("mypy", tool("mypy", "mypy"), None),
+        ("lint-imports", tool("lint-imports", None), None),
+        ("pytest", [*tool("pytest", "pytest"), *args], pytest_env),
+    ]
+    results: list[tuple[str, str, float]] = []
+    for name, command, env in steps:
+        say(f"--- {name}: {' '.join(command)}")
+        started = time.monotonic()
+        try:
+            code = run_child(command, env)
+        except FileNotFoundError:
+            say(f"{command[0]} not found")
+            code = 127
+        seconds = time.monotonic() - started
+        if code == 130:
+            raise KeyboardInterrupt
+        if code == 0:
+            verdict = "ok"
+        elif name == "pytest" and code == 5:
+            verdict = "FAILED (no tests collected)"
+        else:
+            verdict = f"FAILED (exit {code})"
+        results.append((name, verdict, seconds))
+    print_summary(results)
+    return 0 if all(verdict == "ok" for _, verdict, _ in results) else 1
+
+
+def print_summary(results: list[tuple[str, str, float]]) -> None:
+    """Print a table: step, ok or FAILED, seconds."""
+    width = max(len(verdict) for _, verdict, _ in results)
+    print(flush=True)
+    say("summary")
+    print(f"  {'step':<13} {'result':<{width}} {'seconds':>8}")
+    for name, verdict, seconds in results:
+        print(f"  {name:<13} {verdict:<{width}} {seconds:>8.1f}")
+    failed = sum(verdict != "ok" for _, verdict, _ in results)
+    print(f"  {'all ok' if not failed else f'{failed} of {len(results)} failed'}", flush=True)
+
+
+def cmd_setup(args: list[str]) -> int:
+    """Set up for running (runtime packages only); `test` adds the test packages itself."""
+    if args:
+        say(f"setup takes no arguments, got: {' '.join(args)}")
+        return 2
+    setup(RUNTIME_PACKAGES)
+    say("setup done")
+    return 0
+
+
+COMMANDS = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: sub-commands only; their arguments pass through untouched."""
+    parser = argparse.ArgumentParser(
+        prog="dev.py",
+        description="Set up, run the demo of, and test the loyalty till.",
+        epilog="Arguments after `demo` go to `processing demo`; after `test`, to pytest.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "setup",
+        help="install system packages (as root, on Debian/Ubuntu), "
+        "create .venv, pip install -e '.[dev]'",
+    )
+    sub.add_parser("demo", add_help=False, help="setup, then run `processing demo ARGS...`")
+    sub.add_parser(
+        "test", add_help=False, help="setup, then ruff, mypy, lint-imports and pytest ARGS..."
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Check the Python version, parse the command line and run the sub-command."""
+    if sys.version_info < MIN_PYTHON:
+        print(
+            f"[dev] tools/dev.py needs Python {'.'.join(map(str, MIN_PYTHON))} or newer; "
+            f"this is {sys.version.split()[0]} ({sys.executable})",
+            file=sys.stderr,
+        )
+        return 2
+    parser = build_parser()
+    namespace, rest = parser.parse_known_args(argv)
+    try:
+        return COMMANDS[namespace.command](rest)
+    except SetupError as error:
+        say(f"setup failed: {error}")
+        return 2
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        say("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
