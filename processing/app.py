@@ -279,15 +279,14 @@ def sync_customers(
 def _cart_lines(session: Session, body: CalculateRequest) -> list[CartLine]:
     missing = [ln.sku for ln in body.lines if ln.category is None]
     categories = (
-        dict(
-            session.execute(
+        {
+            sku: category
+            for sku, category in session.execute(
                 select(CatalogueItem.sku, CatalogueItem.category).where(
                     CatalogueItem.sku.in_(missing)
                 )
             )
-            .tuples()
-            .all()
-        )
+        }
         if missing
         else {}
     )

@@ -28,12 +28,33 @@ def test_admin_commands_then_serve(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
     assert "up to date" in run(db, "migrate").stdout
     assert "version 2026-11-01" in run(db, "program", "set", "nbclub").stdout
-    assert "iport-msk-1" in run(db, "store", "add", "--id", "iport-msk-1", "--chain", "iport", "--name", "iPort").stdout
+    assert (
+        "iport-msk-1"
+        in run(
+            db, "store", "add", "--id", "iport-msk-1", "--chain", "iport", "--name", "iPort"
+        ).stdout
+    )
     code = run(db, "enroll", "--store", "iport-msk-1").stdout.strip()
     assert len(code) == 14
-    assert "senior" in run(db, "cashier", "add", "--store", "iport-msk-1", "--name", "Анна", "--pin", "1234",
-                           "--role", "senior").stdout
-    bad = run(db, "cashier", "add", "--store", "iport-msk-1", "--name", "Б", "--pin", "12", check=False)
+    assert (
+        "senior"
+        in run(
+            db,
+            "cashier",
+            "add",
+            "--store",
+            "iport-msk-1",
+            "--name",
+            "Анна",
+            "--pin",
+            "1234",
+            "--role",
+            "senior",
+        ).stdout
+    )
+    bad = run(
+        db, "cashier", "add", "--store", "iport-msk-1", "--name", "Б", "--pin", "12", check=False
+    )
     assert bad.returncode == 2 and "PIN" in bad.stderr
     missing = run(db, "enroll", "--store", "nowhere", check=False)
     assert missing.returncode == 2 and "store add" in missing.stderr
@@ -44,8 +65,13 @@ def test_admin_commands_then_serve(tmp_path: Path) -> None:
 
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "processing.cli", "--db", str(db), "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "processing.cli", "--db", str(db), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         base = f"http://127.0.0.1:{port}/api/v1"
         deadline = time.monotonic() + 30
@@ -58,10 +84,14 @@ def test_admin_commands_then_serve(tmp_path: Path) -> None:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "serve did not answer in 30 s"
             time.sleep(0.1)
-        enrolled = httpx.post(f"{base}/devices/enroll", json={"code": code, "name": "till"}, timeout=5)
+        enrolled = httpx.post(
+            f"{base}/devices/enroll", json={"code": code, "name": "till"}, timeout=5
+        )
         assert enrolled.status_code == 201
         token = enrolled.json()["token"]
-        rules = httpx.get(f"{base}/sync/rules", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
+        rules = httpx.get(
+            f"{base}/sync/rules", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ).json()
         assert rules["version"].startswith("2026-11-01")
     finally:
         proc.send_signal(signal.SIGINT)
@@ -73,17 +103,23 @@ def test_admin_commands_then_serve(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO customers (id, phone, phone_verified, consents, created_at, updated_at, deleted, "
-                     "opening_spend) VALUES ('c_1', '+79001234567', 1, '{}', '2026-01-01', '2026-01-01', 0, 0)")
+        conn.execute(
+            "INSERT INTO customers (id, phone, phone_verified, consents, created_at, updated_at, deleted, "
+            "opening_spend) VALUES ('c_1', '+79001234567', 1, '{}', '2026-01-01', '2026-01-01', 0, 0)"
+        )
     token_text = run(db, "wallet-token", "c_1", "--qr", str(tmp_path / "qr.png")).stdout.strip()
     assert (tmp_path / "qr.png").stat().st_size > 100
-    wallet = verify_wallet_token(token_text, public_key_from_text(rules["wallet_public_key"]), datetime.now(UTC))
+    wallet = verify_wallet_token(
+        token_text, public_key_from_text(rules["wallet_public_key"]), datetime.now(UTC)
+    )
     assert wallet.customer_id == "c_1"
     assert run(db, "wallet-token", "c_404", check=False).returncode == 2
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["program", "set", "--help"]])
 def test_help_documents_the_commands(argv: list[str], tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "processing.cli", *argv], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "processing.cli", *argv], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0
     assert "processing" in out.stdout
