@@ -84,9 +84,8 @@ def create_app(db_url: str, *, clock: Clock | None = None, engine: Engine | None
         request.state.request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return envelope(
-                request, 413, "validation_error", "The request body is too large (at most 2 MB)."
-            )
+            too_large = "The request body is too large (at most 2 MB)."
+            return envelope(request, ApiError(413, "validation_error", too_large))
         response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
         return response

@@ -60,29 +60,20 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def envelope(
-    request: Request,
-    status: int,
-    code: str,
-    message: str,
-    *,
-    retryable: bool = False,
-    details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
+def envelope(request: Request, error: ApiError) -> JSONResponse:
+    """The protocol's error body for ``error``, echoing the request id."""
     request_id = getattr(request.state, "request_id", None) or str(uuid.uuid4())
     body = {
         "error": {
-            "code": code,
-            "message": message,
-            "retryable": retryable,
-            "details": details or [],
+            "code": error.code,
+            "message": error.message,
+            "retryable": error.retryable,
+            "details": error.details,
             "request_id": request_id,
         }
     }
-    return JSONResponse(
-        body, status_code=status, headers={"X-Request-Id": request_id, **(headers or {})}
-    )
+    headers = {"X-Request-Id": request_id, **error.headers}
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:
@@ -93,15 +84,7 @@ def _pointer(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return envelope(
-            request,
-            exc.status,
-            exc.code,
-            exc.message,
-            retryable=exc.retryable,
-            details=exc.details,
-            headers=exc.headers,
-        )
+        return envelope(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -109,36 +92,28 @@ def install(app: FastAPI) -> None:
             {"field": _pointer(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
             for e in exc.errors()[:20]
         ]
-        return envelope(
-            request,
-            400,
-            "validation_error",
-            "The request is not valid: see details.",
-            details=details,
-        )
+        message = "The request is not valid: see details."
+        return envelope(request, ApiError(400, "validation_error", message, details=details))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(
             exc.status_code, "internal" if exc.status_code >= 500 else "validation_error"
         )
-        return envelope(request, exc.status_code, code, str(exc.detail))
+        return envelope(request, ApiError(exc.status_code, code, str(exc.detail)))
 
     @app.exception_handler(UserFacingError)
     async def _user(request: Request, exc: UserFacingError) -> JSONResponse:
-        return envelope(request, _USER_ERROR_STATUS.get(exc.code, 422), exc.code, exc.message)
+        return envelope(
+            request, ApiError(_USER_ERROR_STATUS.get(exc.code, 422), exc.code, exc.message)
+        )
 
     @app.exception_handler(NoProgram)
     async def _no_program(request: Request, exc: NoProgram) -> JSONResponse:
-        return envelope(request, 503, "unavailable", str(exc), retryable=True)
+        return envelope(request, ApiError(503, "unavailable", str(exc), retryable=True))
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return envelope(
-            request,
-            500,
-            "internal",
-            "Unexpected error on the processing service; retry with the same Idempotency-Key.",
-            retryable=True,
-        )
+        message = "Unexpected error on the processing service; retry with the same Idempotency-Key."
+        return envelope(request, ApiError(500, "internal", message, retryable=True))
