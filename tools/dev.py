@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -214,11 +215,12 @@ def cmd_test(args: list[str]) -> int:
     """Set up (test packages), run the four checks, print a summary; 1 if any failed."""
     setup(TEST_PACKAGES)
     pytest_env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    report = Path(tempfile.mkdtemp(prefix="loyalty-test-")) / "junit.xml"
     steps: list[tuple[str, list[str], dict[str, str] | None]] = [
         ("ruff", [*tool("ruff", "ruff"), "check", "."], None),
         ("mypy", tool("mypy", "mypy"), None),
         ("lint-imports", tool("lint-imports", None), None),
-        ("pytest", [*tool("pytest", "pytest"), *args], pytest_env),
+        ("pytest", [*tool("pytest", "pytest"), f"--junitxml={report}", *args], pytest_env),
     ]
     results: list[tuple[str, str, float]] = []
     for name, command, env in steps:
@@ -240,6 +242,7 @@ def cmd_test(args: list[str]) -> int:
             verdict = f"FAILED (exit {code})"
         results.append((name, verdict, seconds))
     print_summary(results)
+    print_test_counts(report)
     return 0 if all(verdict == "ok" for _, verdict, _ in results) else 1
 
 
@@ -253,6 +256,23 @@ def print_summary(results: list[tuple[str, str, float]]) -> None:
         print(f"  {name:<13} {verdict:<{width}} {seconds:>8.1f}")
     failed = sum(verdict != "ok" for _, verdict, _ in results)
     print(f"  {'all ok' if not failed else f'{failed} of {len(results)} failed'}", flush=True)
+
+
+def print_test_counts(report: Path) -> None:
+    """End with pytest's own counts as a plain line (read from its JUnit report), so the last
+    line of the run says how many tests passed and failed."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(report).getroot()
+    except (OSError, ET.ParseError):
+        print("pytest: 0 passed, 1 failed (no test report was written)", flush=True)
+        return
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    print(f"pytest: {total - failed - skipped} passed, {failed} failed, {skipped} skipped", flush=True)
 
 
 def cmd_setup(args: list[str]) -> int:
