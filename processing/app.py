@@ -18,8 +18,8 @@ from sqlalchemy import Engine, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from cashier.identifiers import mask_phone, phone_hash
-from cashier.money import format_money, format_points, parse_money, parse_quantity
-from cashier.program import PaymentMethod
+from cashier.money import format_points, parse_money, parse_quantity
+from cashier.program import PaymentMethod, Program
 from cashier.quote import CartLine, CustomerState, Payment, quote
 from processing import customers as cust
 from processing.admin import EnrolmentRefused, device_for_token, enroll_device
@@ -321,11 +321,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def _sync_item(
-    session: Session, program: object, hash_key: bytes, c: Customer, at: datetime
+    session: Session, program: Program, hash_key: bytes, c: Customer, at: datetime
 ) -> SyncCustomer:
-    from cashier.program import Program
-
-    assert isinstance(program, Program)
     if c.deleted:
         return SyncCustomer(id=c.id, updated_at=c.updated_at, deleted=True)
     cards = list(
@@ -350,4 +347,4 @@ def _sync_item(
     )
 
 
-__all__ = ["create_app", "format_money"]
+__all__ = ["create_app"]
