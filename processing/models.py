@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 POINTS = Numeric(18, 4)
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+"""An auto-increment 64-bit id (SQLite only auto-increments INTEGER primary keys)."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -168,9 +170,7 @@ class LedgerEntry(Base):
     """
 
     __tablename__ = "ledger_entries"
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     kind: Mapped[str] = mapped_column(String(24))
     amount: Mapped[Decimal]
@@ -313,9 +313,7 @@ class SmsSent(Base):
     """Every SMS sent, for the per-number, per-device and per-address limits."""
 
     __tablename__ = "sms_sent"
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     phone: Mapped[str] = mapped_column(String(20), index=True)
     device_id: Mapped[str | None] = mapped_column(String(64), index=True)
     address: Mapped[str | None] = mapped_column(String(64))
@@ -326,9 +324,7 @@ class ReviewItem(Base):
     """What a chain's admin must look at: overdrafts and rejected offline items."""
 
     __tablename__ = "review_items"
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(24))
     device_id: Mapped[str | None] = mapped_column(String(64))
     store_id: Mapped[str | None] = mapped_column(String(64))
@@ -342,9 +338,7 @@ class ReviewItem(Base):
 
 class AuditRecord(Base):
     __tablename__ = "audit"
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     action: Mapped[str] = mapped_column(String(48))
     subject: Mapped[str] = mapped_column(String(128))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
