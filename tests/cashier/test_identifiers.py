@@ -49,6 +49,7 @@ from cashier.identifiers import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "cashier" / "identifiers.py"
+SOURCES = (SOURCE, ROOT / "cashier" / "wallet_token.py")
 PO_FILE = ROOT / "resources" / "locale" / "ru" / "LC_MESSAGES" / "identifiers.po"
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -645,10 +646,11 @@ def test_mask_phone_never_reveals_the_middle_digits(code: int, data: st.DataObje
 def _source_msgids() -> set[str]:
     keywords = {"_": None, "N_": None, "ngettext": (1, 2)}
     found: set[str] = set()
-    for _lineno, message, _comments, _context in extract_from_file(
-        "python", str(SOURCE), keywords=keywords
-    ):
-        found.add(message if isinstance(message, str) else message[0])
+    for source in SOURCES:
+        for _lineno, message, _comments, _context in extract_from_file(
+            "python", str(source), keywords=keywords
+        ):
+            found.add(message if isinstance(message, str) else message[0])
     return found
 
 
@@ -677,9 +679,10 @@ def test_every_message_has_a_russian_translation() -> None:
 
 
 def test_no_f_strings_inside_underscore() -> None:
-    source = SOURCE.read_text(encoding="utf-8")
-    assert not re.search(r"\b_\(\s*f[\"']", source)
-    assert not re.search(r"\bN_\(\s*f[\"']", source)
+    for path in SOURCES:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"\b_\(\s*f[\"']", source)
+        assert not re.search(r"\bN_\(\s*f[\"']", source)
 
 
 @pytest.mark.usefixtures("language")
