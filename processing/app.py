@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from sqlalchemy import Engine, select, tuple_
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from cashier.identifiers import mask_phone, phone_hash
 from cashier.money import format_points, parse_money, parse_quantity
 from cashier.program import PaymentMethod, Program
 from cashier.quote import CartLine, CustomerState, Payment, quote
+from processing import api_accounts, api_purchases
 from processing import customers as cust
-from processing.admin import EnrolmentRefused, device_for_token, enroll_device
+from processing.admin import EnrolmentRefused, enroll_device
 from processing.db import make_engine, session_factory
+from processing.deps import API, DB, ERRORS, Clock, Factory, Now, Till
 from processing.errors import ApiError, envelope, install
-from processing.models import Card, CatalogueItem, Customer, Device, Store
+from processing.models import Card, CatalogueItem, Customer, Store
 from processing.state import active_program, keys
 from processing.views import (
     balance_out,
@@ -41,7 +43,6 @@ from sync.protocol import (
     CalculateResponse,
     EnrollRequest,
     EnrollResponse,
-    ErrorEnvelope,
     Health,
     IdentifyRequest,
     IdentifyResponse,
@@ -51,19 +52,22 @@ from sync.protocol import (
     SyncCustomersResponse,
 )
 
-API = "/api/v1"
 MAX_BODY = 2 * 1024 * 1024
 CALCULATION_TTL = timedelta(minutes=5)
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 401, 403, 404, 409, 422, 429, 500, 503)
-}
 router = APIRouter(prefix=API)
 
-Clock = Callable[[], datetime]
 
+def create_app(
+    db_url: str,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    sms: Any = None,
+) -> FastAPI:
+    """Build the app for the database at ``db_url`` (already migrated).
 
-def create_app(db_url: str, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
-    """Build the app for the database at ``db_url`` (already migrated)."""
+    ``sms`` is the SMS gateway for one-time codes (None: configured from the environment).
+    """
     engine = engine or make_engine(db_url)
     factory = session_factory(engine)
     app = FastAPI(
@@ -75,6 +79,7 @@ def create_app(db_url: str, *, clock: Clock | None = None, engine: Engine | None
     app.state.engine = engine
     app.state.factory = factory
     app.state.clock = clock or (lambda: datetime.now(UTC))
+    app.state.sms = sms
     install(app)
 
     @app.middleware("http")
@@ -91,42 +96,9 @@ def create_app(db_url: str, *, clock: Clock | None = None, engine: Engine | None
         return response
 
     app.include_router(router)
+    app.include_router(api_accounts.router)
+    app.include_router(api_purchases.router)
     return app
-
-
-def _db(request: Request) -> Iterator[Session]:
-    factory: sessionmaker[Session] = request.app.state.factory
-    with factory() as session, session.begin():
-        yield session
-
-
-DB = Annotated[Session, Depends(_db)]
-
-
-def _device(session: DB, authorization: Annotated[str | None, Header()] = None) -> Device:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise ApiError(
-            401,
-            "unauthenticated",
-            "This till is not enrolled: enrol it with a code from the admin.",
-        )
-    found = device_for_token(session, authorization.removeprefix("Bearer ").strip())
-    if found is None:
-        raise ApiError(401, "unauthenticated", "The till's key is not valid: enrol the till again.")
-    if found.disabled:
-        raise ApiError(403, "forbidden", "This till is disabled on the processing service.")
-    return found
-
-
-Till = Annotated[Device, Depends(_device)]
-
-
-def _now(request: Request) -> datetime:
-    clock: Clock = request.app.state.clock
-    return clock()
-
-
-Now = Annotated[datetime, Depends(_now)]
 
 
 @router.get("/health", response_model=Health)
@@ -141,21 +113,23 @@ def health(session: DB, now: Now) -> Health:
 
 
 @router.post("/devices/enroll", response_model=EnrollResponse, status_code=201, responses=ERRORS)
-def enroll(body: EnrollRequest, session: DB, now: Now) -> EnrollResponse:
-    try:
-        dev, token = enroll_device(session, body.code, body.name, now)
-    except EnrolmentRefused as exc:
-        raise ApiError(403, "forbidden", exc.reason) from None
-    store = session.get(Store, dev.store_id)
-    assert store is not None
-    return EnrollResponse(
-        device_id=dev.id,
-        token=token,
-        store_id=store.id,
-        store_name=store.name,
-        chain_id=store.chain_id,
-        server_time=now,
-    )
+def enroll(body: EnrollRequest, factory: Factory, now: Now) -> EnrollResponse:
+    with factory() as session, session.begin():  # committed before the till hears of its token
+        try:
+            dev, token = enroll_device(session, body.code, body.name, now)
+        except EnrolmentRefused as exc:
+            raise ApiError(403, "forbidden", exc.reason) from None
+        store = session.get(Store, dev.store_id)
+        assert store is not None
+        result = EnrollResponse(
+            device_id=dev.id,
+            token=token,
+            store_id=store.id,
+            store_name=store.name,
+            chain_id=store.chain_id,
+            server_time=now,
+        )
+    return result
 
 
 @router.get(

@@ -50,6 +50,7 @@ class ApiError(Exception):
         retryable: bool = False,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -58,19 +59,32 @@ class ApiError(Exception):
         self.retryable = retryable
         self.details = details or []
         self.headers = headers or {}
+        self.extra = extra or {}
+        """Top-level fields beside ``error`` (``price_changed`` carries a fresh ``calculation``)."""
+
+
+def request_id_of(request: Request) -> str:
+    rid: str | None = getattr(request.state, "request_id", None)
+    return rid or str(uuid.uuid4())
+
+
+def from_user_error(exc: UserFacingError) -> ApiError:
+    """A domain error (from ``cashier``) as an API error with its protocol code."""
+    return ApiError(_USER_ERROR_STATUS.get(exc.code, 422), exc.code, exc.message)
 
 
 def envelope(request: Request, error: ApiError) -> JSONResponse:
     """The protocol's error body for ``error``, echoing the request id."""
-    request_id = getattr(request.state, "request_id", None) or str(uuid.uuid4())
-    body = {
+    request_id = request_id_of(request)
+    body: dict[str, Any] = {
         "error": {
             "code": error.code,
             "message": error.message,
             "retryable": error.retryable,
             "details": error.details,
             "request_id": request_id,
-        }
+        },
+        **error.extra,
     }
     headers = {"X-Request-Id": request_id, **error.headers}
     return JSONResponse(body, status_code=error.status, headers=headers)
@@ -104,9 +118,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(UserFacingError)
     async def _user(request: Request, exc: UserFacingError) -> JSONResponse:
-        return envelope(
-            request, ApiError(_USER_ERROR_STATUS.get(exc.code, 422), exc.code, exc.message)
-        )
+        return envelope(request, from_user_error(exc))
 
     @app.exception_handler(NoProgram)
     async def _no_program(request: Request, exc: NoProgram) -> JSONResponse:
