@@ -29,6 +29,8 @@ from cashier.program import Program, Tier
 from processing.models import Card, Customer, LedgerEntry, Purchase, PurchaseReturn
 from processing.state import Keys
 
+HOLD_KINDS = ("hold", "release")
+
 
 @dataclass(frozen=True)
 class Found:
@@ -94,11 +96,18 @@ def _by_card(session: Session, number: str) -> Found:
     return Found("found", customer, card)
 
 
-def lots(session: Session, customer_id: str) -> tuple[list[Lot], Decimal]:
-    """The customer's lots with what each still holds, and the sum of entries tied to no lot."""
+def lots(
+    session: Session, customer_id: str, at: datetime | None = None
+) -> tuple[list[Lot], Decimal]:
+    """The customer's lots with what each still holds at ``at``, and the sum of loose entries.
+
+    A hold and the release that ends it carry the hold's expiry: once it passes, both stop counting
+    (an expired hold gives the points back by itself; a released one nets to zero either way).
+    """
     rows = session.execute(
         select(
             LedgerEntry.id,
+            LedgerEntry.kind,
             LedgerEntry.is_lot,
             LedgerEntry.lot_id,
             LedgerEntry.amount,
@@ -106,6 +115,12 @@ def lots(session: Session, customer_id: str) -> tuple[list[Lot], Decimal]:
             LedgerEntry.expires_at,
         ).where(LedgerEntry.customer_id == customer_id)
     ).all()
+    if at is not None:
+        rows = [
+            row
+            for row in rows
+            if not (row.kind in HOLD_KINDS and row.expires_at is not None and row.expires_at <= at)
+        ]
     taken: dict[int, Decimal] = {}
     loose = Decimal(0)
     for row in rows:
@@ -129,7 +144,7 @@ def lots(session: Session, customer_id: str) -> tuple[list[Lot], Decimal]:
 def customer_balance(
     session: Session, program: Program, customer: Customer, now: datetime
 ) -> Balance:
-    found, loose = lots(session, customer.id)
+    found, loose = lots(session, customer.id, now)
     result = balance(program, found, now, customer.last_purchase_at)
     return Balance(
         result.available + loose, result.pending, result.next_activation, result.next_expiry

@@ -163,10 +163,16 @@ class PhoneWelcome(Base):
 class LedgerEntry(Base):
     """One append-only change of a customer's points.
 
-    Entries that *create* points (earn, welcome, birthday, opening, a positive adjust, a restore)
-    are lots: ``is_lot`` with ``available_from`` / ``expires_at``.  Entries that take points
-    (redeem, hold, expire, revoke) name the lot they take from in ``lot_id``; a release gives a
-    hold back to its lot.  A lot's remainder = its amount + Σ entries naming it.
+    Entries that *create* points (earn, welcome, birthday, opening, a positive adjust) are lots:
+    ``is_lot`` with ``available_from`` / ``expires_at``.  Entries that take points (redeem, hold,
+    expire, return_revoke) name the lot they take from in ``lot_id`` with a negative amount; a
+    release gives a hold back to its lot, a return_restore gives redeemed points back to the lot
+    they came from.  A lot's remainder = its amount + Σ entries naming it.  Entries with no lot and
+    ``is_lot`` false are *loose*: an offline overdraft or a revoke nobody's lot could cover.
+
+    ``hold`` and ``release`` entries carry the hold's expiry in ``expires_at`` and stop counting
+    once it passes: an abandoned hold returns the points by itself, and a hold released by confirm
+    or cancel nets to zero before and after.  Confirm writes a release and a ``redeem`` per lot.
     """
 
     __tablename__ = "ledger_entries"
