@@ -18,23 +18,22 @@ from sqlalchemy import Engine, select, tuple_
 from sqlalchemy.orm import Session
 
 from cashier.identifiers import mask_phone, phone_hash
-from cashier.money import format_points, parse_money, parse_quantity
-from cashier.program import PaymentMethod, Program
-from cashier.quote import CartLine, CustomerState, Payment, quote
+from cashier.money import format_points
+from cashier.program import Program
+from cashier.quote import quote
 from processing import api_accounts, api_purchases
 from processing import customers as cust
 from processing.admin import EnrolmentRefused, enroll_device
+from processing.carts import calculation, cart_lines, customer_state, live_customer, payments_of
 from processing.db import make_engine, session_factory
 from processing.deps import API, DB, ERRORS, Clock, Factory, Now, Till
 from processing.errors import ApiError, envelope, install
-from processing.models import Card, CatalogueItem, Customer, Store
+from processing.models import Card, Customer, Store
+from processing.purchases import HOLD_TTL
 from processing.state import active_program, keys
 from processing.views import (
-    balance_out,
     coupons_of,
     customer_out,
-    quote_lines,
-    quote_totals,
     redeem_policy,
 )
 from sync.protocol import (
@@ -63,6 +62,7 @@ def create_app(
     clock: Clock | None = None,
     engine: Engine | None = None,
     sms: Any = None,
+    hold_ttl: timedelta = HOLD_TTL,
 ) -> FastAPI:
     """Build the app for the database at ``db_url`` (already migrated).
 
@@ -80,6 +80,7 @@ def create_app(
     app.state.factory = factory
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.sms = sms
+    app.state.hold_ttl = hold_ttl
     install(app)
 
     @app.middleware("http")
@@ -183,46 +184,22 @@ def identify(body: IdentifyRequest, session: DB, now: Now, till: Till) -> Identi
 
 @router.post("/carts/calculate", response_model=CalculateResponse, responses=ERRORS)
 def calculate(body: CalculateRequest, session: DB, now: Now, till: Till) -> CalculateResponse:
-    at = now
     active = active_program(session)
     program = active.program
     state, customer = None, None
     if body.customer is not None:
-        customer = session.get(Customer, body.customer.id)
-        if customer is None or customer.deleted:
-            raise ApiError(
-                404, "not_found", "The customer is not known: identify the customer again."
-            )
-        spend = cust.spend_in_window(session, program, customer, at)
-        bal = cust.customer_balance(session, program, customer, at)
-        state = CustomerState(
-            available=bal.available,
-            pending=bal.pending,
-            verified=customer.phone_verified,
-            window_spend=spend,
-            tier=cust.tier_of(program, customer, spend).code,
-        )
-    lines = _cart_lines(session, body)
-    payments = [
-        Payment(PaymentMethod(p.type), parse_money(p.amount) if p.amount else None)
-        for p in body.payments_hint
-    ]
-    q = quote(program, state, lines, occurred_at=at, redeem=body.redeem.points, payments=payments)
-    totals, redeem = quote_totals(q)
-    return CalculateResponse(
-        calculation_id=f"calc_{uuid.uuid4().hex}",
-        valid_until=at + CALCULATION_TTL,
-        rules_version=active.version,
-        status="ok",
-        lines=quote_lines(q, {ln.line_id: ln.line_no for ln in body.lines}),
-        totals=totals,
-        redeem=redeem,
-        coupons=[{"code": c, "status": "not_applicable"} for c in body.coupons],
-        balance=balance_out(program, cust.customer_balance(session, program, customer, at))
-        if customer
-        else None,
-        server_time=at,
+        customer = live_customer(session, body.customer.id)
+        state = customer_state(session, program, customer, now)
+    lines = cart_lines(session, body.lines)
+    q = quote(
+        program,
+        state,
+        lines,
+        occurred_at=now,
+        redeem=body.redeem.points,
+        payments=payments_of(body.payments_hint),
     )
+    return calculation(session, program, active.version, q, body.lines, customer, body.coupons, now)
 
 
 @router.get("/sync/customers", response_model=SyncCustomersResponse, responses=ERRORS)
@@ -247,37 +224,6 @@ def sync_customers(
     return SyncCustomersResponse(
         items=items, next_cursor=next_cursor, has_more=more, server_time=at
     )
-
-
-def _cart_lines(session: Session, body: CalculateRequest) -> list[CartLine]:
-    missing = [ln.sku for ln in body.lines if ln.category is None]
-    categories = (
-        {
-            sku: category
-            for sku, category in session.execute(
-                select(CatalogueItem.sku, CatalogueItem.category).where(
-                    CatalogueItem.sku.in_(missing)
-                )
-            )
-        }
-        if missing
-        else {}
-    )
-    return [
-        CartLine(
-            line_id=f"{ln.line_id}#{ln.line_no}"
-            if sum(1 for o in body.lines if o.line_id == ln.line_id) > 1
-            else ln.line_id,
-            sku=ln.sku,
-            qty=parse_quantity(ln.qty),
-            unit_price=parse_money(ln.unit_price),
-            category=ln.category or categories.get(ln.sku),
-            no_redeem=ln.flags.no_redeem,
-            no_earn=ln.flags.no_earn,
-            min_unit_price=parse_money(ln.min_unit_price) if ln.min_unit_price else None,
-        )
-        for ln in body.lines
-    ]
 
 
 def _encode_cursor(updated_at: datetime, customer_id: str) -> str:

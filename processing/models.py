@@ -241,6 +241,18 @@ class Purchase(Base):
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
+    program_version: Mapped[str | None] = mapped_column(String(64))
+    """The rules the purchase was priced under; confirm re-prices with the same ones."""
+    tier: Mapped[str | None] = mapped_column(String(32))
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    cashier_id: Mapped[str | None] = mapped_column(String(64))
+    shift_no: Mapped[int | None] = mapped_column(Integer)
+    offline_day: Mapped[date | None] = mapped_column(Date)
+    """The till's local date of an offline sale: the offline redemption budget is per day."""
+
+    __table_args__ = (
+        Index("ix_purchases_offline_budget", "device_id", "customer_id", "offline_day"),
+    )
 
 
 class PurchaseLine(Base):
@@ -257,6 +269,9 @@ class PurchaseLine(Base):
     earn_points: Mapped[Decimal]
     final_amount: Mapped[int] = mapped_column(BigInteger)
     returned_qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    no_redeem: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_earn: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_unit_price: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class PurchaseReturn(Base):
@@ -296,7 +311,12 @@ class SyncItem(Base):
     status: Mapped[str] = mapped_column(String(16))
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
-    __table_args__ = (UniqueConstraint("device_id", "idempotency_key", name="uq_sync_items_key"),)
+    subject: Mapped[str | None] = mapped_column(String(64))
+    """What the item is about: its purchase id, or the till's local id of a registered customer."""
+    __table_args__ = (
+        UniqueConstraint("device_id", "idempotency_key", name="uq_sync_items_key"),
+        Index("ix_sync_items_subject", "device_id", "subject"),
+    )
 
 
 class Otp(Base):

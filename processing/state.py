@@ -108,6 +108,28 @@ def active_program(session: Session) -> ActiveProgram:
     return cached
 
 
+def program_by_version(session: Session, version: str | None) -> Program:
+    """The program of a given version (a purchase is confirmed under the rules it was priced by)."""
+    if version is None:
+        return active_program(session).program
+    with _lock:
+        cached = _program_cache.get(version)
+    if cached is not None:
+        return cached.program
+    row = session.scalars(select(ProgramVersion).where(ProgramVersion.version == version)).first()
+    if row is None:
+        return active_program(session).program
+    found = ActiveProgram(
+        parse_program(row.toml, source=f"program {row.version}"),
+        row.version,
+        row.toml,
+        row.activated_at,
+    )
+    with _lock:
+        _program_cache[row.version] = found
+    return found.program
+
+
 def set_program(
     session: Session, toml_text: str, source: str, now: datetime | None = None
 ) -> ActiveProgram:

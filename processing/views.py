@@ -91,12 +91,13 @@ def coupons_of(session: Session, customer_id: str, now: datetime) -> list[Coupon
     return [CouponOut(code=c.code, title=c.title, valid_till=c.valid_till) for c in rows]
 
 
-def quote_lines(q: Quote, line_nos: dict[str, int]) -> list[LineOut]:
+def quote_lines(q: Quote, ids: dict[str, tuple[str, int]]) -> list[LineOut]:
+    """Wire lines of a quote; ``ids`` maps the engine's line key to the till's (line_id, line_no)."""
     s = q.program.points_scale
     return [
         LineOut(
-            line_id=ln.line_id,
-            line_no=line_nos[ln.line_id],
+            line_id=ids[ln.line_id][0],
+            line_no=ids[ln.line_id][1],
             qty=format_quantity(ln.qty),
             base_amount=format_money(ln.base_amount),
             redeem_points=format_points(ln.redeem_points, s),

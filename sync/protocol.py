@@ -8,7 +8,7 @@ fields (forward compatibility); requests refuse them, so a typo is a 400, not a 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -160,6 +160,8 @@ class LineIn(Request):
 
 class CustomerRef(Request):
     id: Ident
+    wallet_token: Annotated[str, Field(max_length=512)] | None = None
+    """The signed wallet QR the customer showed: proves presence (no SMS code needed to spend)."""
 
 
 class RedeemIn(Request):
@@ -273,4 +275,203 @@ class RulesResponse(Response):
     offline_redeem: OfflineRedeemOut
     wallet_public_key: str
     phone_hash_key: str
+    server_time: datetime
+
+
+# -- E. purchases ---------------------------------------------------------------------------------
+class ShiftIn(Request):
+    no: Annotated[int, Field(ge=0, le=10_000_000)]
+    cashier_id: Ident | None = None
+
+
+class PurchaseRequest(Request):
+    purchase_id: Ident
+    receipt_no: Annotated[str, Field(max_length=128)] | None = None
+    calculation_id: Annotated[str, Field(max_length=64)] | None = None
+    customer: CustomerRef | None = None
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=1000)]
+    redeem_points: Points = "0"
+    coupons: Annotated[list[Ident], Field(max_length=20)] = []
+    expected_to_pay: Money | None = None
+    confirmation_token: Annotated[str, Field(max_length=128)] | None = None
+    state: Literal["pending", "confirmed"] = "pending"
+    payments: Annotated[list[PaymentIn], Field(max_length=10)] = []
+    """Required for ``confirmed`` (single phase, or offline); drives the payment-method bonus."""
+    offline: bool = False
+    """Only in ``/sync/transactions``: the sale was made while the service was unreachable."""
+    occurred_at: datetime
+    shift: ShiftIn | None = None
+
+
+class Earned(Response):
+    points: Points
+    available_from: datetime | None = None
+    expires_at: datetime | None = None
+
+
+class BalanceAfter(Response):
+    available: SignedPoints
+    pending: Points
+    negative_allowed: bool = False
+    """True when this operation took the balance below zero (an offline overdraft or a return of
+    points already spent); the debt is recorded and covered by later accruals."""
+
+
+class PurchaseCreated(Response):
+    purchase_id: str
+    state: Literal["pending", "confirmed", "cancelled"]
+    hold_expires_at: datetime | None = None
+    redeemed_points: Points
+    earn_points: Points
+    to_pay: Money
+    earned: Earned | None = None
+    balance_after: BalanceAfter | None = None
+    print_lines: list[str] = []
+    server_time: datetime
+
+
+class ConfirmRequest(Request):
+    receipt_no: Annotated[str, Field(max_length=128)] | None = None
+    payments: Annotated[list[PaymentIn], Field(max_length=10)] = []
+    occurred_at: datetime | None = None
+
+
+class ConfirmResponse(Response):
+    purchase_id: str
+    state: Literal["confirmed"]
+    earned: Earned
+    redeemed_points: Points
+    issued_coupons: list[str] = []
+    balance_after: BalanceAfter | None = None
+    print_lines: list[str] = []
+    server_time: datetime
+
+
+class CancelRequest(Request):
+    reason: Annotated[str, Field(max_length=64)] | None = None
+    occurred_at: datetime | None = None
+
+
+class CancelResponse(Response):
+    purchase_id: str
+    state: Literal["cancelled"]
+    released_points: Points
+    released_coupons: list[str] = []
+    server_time: datetime
+
+
+# -- F. returns -----------------------------------------------------------------------------------
+class ReturnLineIn(Request):
+    line_id: Ident
+    line_no: Annotated[int, Field(ge=1, le=100_000)]
+    qty: Quantity
+
+
+class ReturnRequest(Request):
+    return_id: Ident
+    receipt_no: Annotated[str, Field(max_length=128)] | None = None
+    occurred_at: datetime
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=1000)]
+    refunded_payments: Annotated[list[PaymentIn], Field(max_length=10)] = []
+    reason: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ReturnLineOut(Response):
+    line_id: str
+    line_no: int
+    qty: Quantity
+    points_restored: Points
+    points_revoked: Points
+    refund_amount: Money
+    status: Literal["returned"] = "returned"
+
+
+class ReturnResponse(Response):
+    return_id: str
+    purchase_id: str
+    points_restored: Points
+    points_revoked: Points
+    refund_amount: Money
+    balance_after: BalanceAfter | None = None
+    lines: list[ReturnLineOut]
+    complete: bool
+    """Everything bought has now been returned."""
+    server_time: datetime
+
+
+# -- K. purchase lookup ---------------------------------------------------------------------------
+class PurchaseLineOut(Response):
+    line_id: str
+    line_no: int
+    sku: str
+    category: str | None = None
+    qty: Quantity
+    returned_qty: Quantity
+    unit_price: Money
+    base_amount: Money
+    redeem_points: Points
+    earn_points: Points
+    final_amount: Money
+
+
+class PurchaseView(Response):
+    purchase_id: str
+    state: Literal["pending", "confirmed", "cancelled"]
+    cancel_reason: str | None = None
+    customer_id: str | None = None
+    store_id: str
+    receipt_no: str | None = None
+    offline: bool
+    base_total: Money
+    to_pay: Money
+    redeem_points: Points
+    earn_points: Points
+    hold_expires_at: datetime | None = None
+    occurred_at: datetime
+    confirmed_at: datetime | None = None
+    lines: list[PurchaseLineOut]
+    returns: list[str] = []
+    server_time: datetime
+
+
+# -- J. offline batches ---------------------------------------------------------------------------
+class BatchItem(Request):
+    seq: Annotated[int, Field(ge=1, le=2**62)]
+    idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
+    kind: Literal["purchase", "return", "cancel", "register"]
+    occurred_at: datetime
+    body: dict[str, Any]
+    """A purchase (``PurchaseRequest``, ``state: confirmed``), a return (``ReturnRequest`` plus
+    ``purchase_id``), a cancel (``purchase_id``, ``reason``) or a registration; checked per item."""
+
+
+class SyncTransactionsRequest(Request):
+    till_id: Annotated[str, Field(max_length=64)] | None = None
+    batch_id: Annotated[str, Field(max_length=64)] | None = None
+    items: Annotated[list[BatchItem], Field(min_length=1, max_length=100)]
+
+
+class ItemError(Response):
+    code: str
+    message: str
+    retryable: bool = False
+
+
+class ItemResult(Response):
+    seq: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    result: dict[str, Any] | None = None
+    error: ItemError | None = None
+
+
+class SeqGap(Response):
+    from_seq: int
+    to_seq: int
+
+
+class SyncTransactionsResponse(Response):
+    results: list[ItemResult]
+    next_expected_seq: int
+    gaps: list[SeqGap] = []
+    """Sequence numbers this till skipped (reported once, and kept for the admin's review)."""
     server_time: datetime

@@ -1,0 +1,1185 @@
+"""Purchases on the service: pending → confirm / cancel, returns, and offline sales from a queue.
+
+Owns: every ledger write a sale causes.  Each function runs inside the caller's transaction (the
+exactly-once runner of :mod:`processing.idempotency` wraps it), locks the customer (and the
+purchase) first, prices with the shared engine (:func:`cashier.quote.quote`,
+:func:`cashier.returns.compute_return`) and writes line-level ledger entries:
+
+- ``pending`` with points: a ``hold`` per line and lot (nearest expiry first), ending at the hold's
+  expiry (30 minutes by default).  Two tills can never hold more than the balance: the customer's
+  row is locked while the balance is read and the hold written.
+- ``confirm``: a ``release`` and a ``redeem`` per hold; an ``earn`` lot per line, priced with the
+  real payments under the rules version and tier the purchase was created with.
+- ``cancel``: a ``release`` per hold.  A purchase left pending past its hold is cancelled by
+  itself (``cancel_reason: hold_expired``); a late confirm is accepted only without points.
+- return: per returned line, the redeemed points go back to the lots they came from and the
+  earned points are taken back (the line's own lots first); what nobody's lot can cover is a
+  recorded debt.
+- offline sale: applied inside the program's offline budget even into a negative balance (the
+  overdraft is recorded and sent to review); beyond it, refused with ``offline_redeem_not_allowed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cashier.errors import UserFacingError
+from cashier.i18n import _, ngettext
+from cashier.identifiers import verify_wallet_token
+from cashier.ledger import Lot, plan_consumption, plan_revoke
+from cashier.money import (
+    format_money,
+    format_points,
+    format_quantity,
+    parse_money,
+    parse_quantity,
+    points_to_units,
+    units_to_points,
+)
+from cashier.program import Program
+from cashier.quote import CapReason, CartLine, CustomerState, Quote, quote
+from cashier.returns import PurchasedLine, compute_return
+from processing import customers as cust
+from processing.carts import (
+    calculation,
+    cart_lines,
+    customer_state,
+    line_keys,
+    live_customer,
+    payments_of,
+)
+from processing.deps import TillRef
+from processing.errors import ApiError
+from processing.idempotency import Answer
+from processing.models import (
+    Customer,
+    LedgerEntry,
+    Purchase,
+    PurchaseLine,
+    PurchaseReturn,
+    ReviewItem,
+)
+from processing.state import active_program, keys, program_by_version
+from sync.protocol import (
+    BalanceAfter,
+    CancelRequest,
+    CancelResponse,
+    ConfirmRequest,
+    ConfirmResponse,
+    Earned,
+    PurchaseCreated,
+    PurchaseLineOut,
+    PurchaseRequest,
+    PurchaseView,
+    ReturnLineOut,
+    ReturnRequest,
+    ReturnResponse,
+)
+
+HOLD_TTL = timedelta(minutes=30)
+FUTURE_LEEWAY = timedelta(minutes=5)
+ZERO = Decimal(0)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def effective_state(purchase: Purchase, now: datetime) -> tuple[str, str | None]:
+    """The state as the till should see it: a pending purchase past its hold is cancelled."""
+    if (
+        purchase.state == "pending"
+        and purchase.hold_expires_at is not None
+        and purchase.hold_expires_at <= now
+    ):
+        return "cancelled", "hold_expired"
+    return purchase.state, purchase.cancel_reason
+
+
+def _points(program: Program, text: str, field: str) -> Decimal:
+    try:
+        scale = program.points_scale
+        return units_to_points(points_to_units(text, scale), scale)
+    except UserFacingError as exc:
+        raise ApiError(
+            400, "validation_error", exc.message, details=[{"field": field, "message": exc.message}]
+        ) from None
+
+
+def _fmt(program: Program, points: Decimal) -> str:
+    return format_points(points, program.points_scale)
+
+
+def _entry(
+    purchase: Purchase,
+    kind: str,
+    amount: Decimal,
+    now: datetime,
+    *,
+    lot_id: int | None = None,
+    line_id: str | None = None,
+    is_lot: bool = False,
+    available_from: datetime | None = None,
+    expires_at: datetime | None = None,
+    return_id: str | None = None,
+    flagged: bool = False,
+    note: str | None = None,
+) -> LedgerEntry:
+    assert purchase.customer_id is not None
+    return LedgerEntry(
+        customer_id=purchase.customer_id,
+        kind=kind,
+        amount=amount,
+        is_lot=is_lot,
+        lot_id=lot_id,
+        available_from=available_from,
+        expires_at=expires_at,
+        store_id=purchase.store_id,
+        chain_id=purchase.chain_id,
+        device_id=purchase.device_id,
+        purchase_id=purchase.purchase_id,
+        line_id=line_id,
+        return_id=return_id,
+        occurred_at=purchase.occurred_at,
+        created_at=now,
+        flagged=flagged,
+        note=note,
+    )
+
+
+def _take(
+    program: Program,
+    lots: list[Lot],
+    points: Decimal,
+    now: datetime,
+    last_purchase_at: datetime | None,
+    *,
+    allow_shortfall: bool,
+) -> tuple[list[tuple[int, Decimal]], Decimal, list[Lot]]:
+    """Which lots ``points`` come from; also the lots as they stand afterwards."""
+    takes, shortfall = plan_consumption(
+        program, lots, points, now, last_purchase_at, allow_shortfall=allow_shortfall
+    )
+    taken = dict(takes)
+    after = [
+        dataclasses.replace(lot, remaining=lot.remaining - taken.get(lot.lot_id, ZERO))
+        for lot in lots
+    ]
+    return [(int(lot_id), amount) for lot_id, amount in takes], shortfall, after
+
+
+def _stored_lines(session: Session, purchase_id: str) -> list[PurchaseLine]:
+    return list(
+        session.scalars(
+            select(PurchaseLine)
+            .where(PurchaseLine.purchase_id == purchase_id)
+            .order_by(PurchaseLine.line_no, PurchaseLine.line_id)
+        )
+    )
+
+
+def _keyed(lines: Sequence[PurchaseLine]) -> dict[str, PurchaseLine]:
+    return dict(zip(line_keys([(ln.line_id, ln.line_no) for ln in lines]), lines, strict=True))
+
+
+def _engine_lines(lines: Sequence[PurchaseLine]) -> list[CartLine]:
+    return [
+        CartLine(
+            line_id=key,
+            sku=ln.sku,
+            qty=ln.qty,
+            unit_price=ln.unit_price,
+            category=ln.category,
+            no_redeem=ln.no_redeem,
+            no_earn=ln.no_earn,
+            min_unit_price=ln.min_unit_price,
+        )
+        for key, ln in _keyed(lines).items()
+    ]
+
+
+def _balance_after(
+    session: Session, program: Program, customer: Customer | None, now: datetime
+) -> BalanceAfter | None:
+    if customer is None:
+        return None
+    bal = cust.customer_balance(session, program, customer, now)
+    return BalanceAfter(
+        available=_fmt(program, bal.available),
+        pending=_fmt(program, bal.pending),
+        negative_allowed=bal.available < 0,
+    )
+
+
+def _count(points: Decimal) -> int:
+    """The number that picks a plural form: fractional amounts take the "few" form (1,5 балла)."""
+    return int(points) if points == points.to_integral_value() else 2
+
+
+def print_lines(
+    program: Program,
+    redeemed: Decimal,
+    earned: Decimal,
+    available_from: datetime | None,
+    now: datetime,
+) -> list[str]:
+    """What the loyalty slip says about this purchase, in the till's language."""
+    out = []
+    if redeemed:
+        out.append(
+            ngettext("Spent {n} point", "Spent {n} points", _count(redeemed)).format(
+                n=_fmt(program, redeemed)
+            )
+        )
+    if earned:
+        line = ngettext("Earned {n} point", "Earned {n} points", _count(earned)).format(
+            n=_fmt(program, earned)
+        )
+        if available_from is not None and available_from > now:
+            line += " " + _("(available from {date})").format(
+                date=available_from.strftime("%d.%m.%Y")
+            )
+        out.append(line)
+    return out
+
+
+def _same_till(purchase: Purchase, till: TillRef) -> None:
+    if purchase.device_id != till.device_id:
+        raise ApiError(
+            409,
+            "invalid_state",
+            "This purchase was rung up on another till: confirm or cancel it there.",
+        )
+
+
+def _locked_purchase(session: Session, purchase_id: str) -> Purchase:
+    purchase = session.scalars(
+        select(Purchase).where(Purchase.purchase_id == purchase_id).with_for_update()
+    ).first()
+    if purchase is None:
+        raise ApiError(404, "not_found", f"There is no purchase {purchase_id} on the service.")
+    return purchase
+
+
+def _customer_of(session: Session, purchase: Purchase) -> Customer | None:
+    if purchase.customer_id is None:
+        return None
+    return session.scalars(
+        select(Customer).where(Customer.id == purchase.customer_id).with_for_update()
+    ).first()
+
+
+def _bump(customer: Customer | None, now: datetime) -> None:
+    if customer is not None:
+        customer.updated_at = now  # the tills' customer sync picks up the new balance
+
+
+def _check_presence(
+    session: Session, body: PurchaseRequest, customer: Customer, till: TillRef, now: datetime
+) -> None:
+    """Spending above the program's threshold needs the customer's wallet QR or an SMS code."""
+    ref = body.customer
+    if ref is not None and ref.wallet_token:
+        try:
+            token = verify_wallet_token(ref.wallet_token, keys(session).wallet_public, now)
+        except UserFacingError as exc:
+            raise ApiError(422, "otp_required", exc.message) from None
+        if token.customer_id == customer.id:
+            return
+        raise ApiError(422, "otp_required", "The wallet QR belongs to another customer.")
+    if body.confirmation_token:
+        from processing.otp import consume_confirmation
+
+        consume_confirmation(
+            session,
+            body.confirmation_token,
+            purpose="redeem",
+            device_id=till.device_id,
+            customer_id=customer.id,
+            now=now,
+        )
+        return
+    raise ApiError(
+        422,
+        "otp_required",
+        "Spending this many points needs the customer's confirmation: send an SMS code "
+        "or scan the customer's wallet QR.",
+    )
+
+
+def _new_purchase(
+    body: PurchaseRequest,
+    till: TillRef,
+    customer: Customer | None,
+    version: str,
+    q: Quote,
+    lines: Sequence[CartLine],
+    now: datetime,
+    *,
+    offline: bool,
+) -> tuple[Purchase, list[PurchaseLine]]:
+    purchase = Purchase(
+        purchase_id=body.purchase_id,
+        device_id=till.device_id,
+        store_id=till.store_id,
+        chain_id=till.chain_id,
+        customer_id=customer.id if customer else None,
+        state=body.state,
+        receipt_no=body.receipt_no,
+        base_total=q.base_total,
+        to_pay=q.to_pay,
+        redeem_points=q.redeem_points,
+        earn_points=q.earn_points,
+        payments=[],
+        offline=offline,
+        overdraft=ZERO,
+        occurred_at=min(body.occurred_at, now + FUTURE_LEEWAY),
+        created_at=now,
+        program_version=version,
+        tier=q.tier.code,
+        cashier_id=body.shift.cashier_id if body.shift else None,
+        shift_no=body.shift.no if body.shift else None,
+        offline_day=body.occurred_at.date() if offline else None,
+    )
+    rows = [
+        PurchaseLine(
+            purchase_id=body.purchase_id,
+            line_id=wire.line_id,
+            line_no=wire.line_no,
+            sku=line.sku,
+            category=line.category,
+            qty=line.qty,
+            unit_price=line.unit_price,
+            base_amount=lq.base_amount,
+            redeem_points=lq.redeem_points,
+            earn_points=lq.earn_points,
+            final_amount=lq.final_amount,
+            returned_qty=0,
+            no_redeem=line.no_redeem,
+            no_earn=line.no_earn,
+            min_unit_price=line.min_unit_price,
+        )
+        for wire, line, lq in zip(body.lines, lines, q.lines, strict=True)
+    ]
+    return purchase, rows
+
+
+def _accrue(
+    session: Session,
+    program: Program,
+    purchase: Purchase,
+    q: Quote,
+    customer: Customer | None,
+    now: datetime,
+) -> None:
+    """Confirm: an ``earn`` lot per line, the purchase's final figures, the customer's dates."""
+    by_key = _keyed(_stored_lines(session, purchase.purchase_id))
+    for lq in q.lines:
+        row = by_key.get(lq.line_id)
+        if row is not None:
+            row.earn_points = lq.earn_points
+        if customer is not None and lq.earn_points > 0:
+            session.add(
+                _entry(
+                    purchase,
+                    "earn",
+                    lq.earn_points,
+                    now,
+                    line_id=lq.line_id,
+                    is_lot=True,
+                    available_from=q.earn_available_from,
+                    expires_at=q.earn_expires_at,
+                )
+            )
+    purchase.earn_points = q.earn_points if customer is not None else ZERO
+    purchase.payments = [
+        {"type": p.method.value, "amount": format_money(p.amount or 0)} for p in q.payments
+    ]
+    purchase.state = "confirmed"
+    purchase.confirmed_at = now
+    if customer is not None:
+        if customer.last_purchase_at is None or customer.last_purchase_at < purchase.occurred_at:
+            customer.last_purchase_at = purchase.occurred_at
+        _bump(customer, now)
+
+
+def _price_error(
+    session: Session,
+    program: Program,
+    version: str,
+    q: Quote,
+    body: PurchaseRequest,
+    customer: Customer | None,
+    now: datetime,
+    status: int,
+    code: str,
+    message: str,
+) -> ApiError:
+    calc = calculation(session, program, version, q, body.lines, customer, body.coupons, now)
+    return ApiError(status, code, message, extra={"calculation": calc.model_dump(mode="json")})
+
+
+# -- E. create ----------------------------------------------------------------------------------
+def create(
+    session: Session, till: TillRef, body: PurchaseRequest, now: datetime, hold_ttl: timedelta
+) -> Answer:
+    existing = session.get(Purchase, body.purchase_id)
+    if existing is not None:
+        _same_till(existing, till)
+        return Answer(200, created_view(session, existing, now), "natural")
+    if body.offline:
+        raise ApiError(
+            400,
+            "validation_error",
+            "Offline sales are pushed through /sync/transactions, not /purchases.",
+        )
+    if body.coupons:
+        raise ApiError(
+            422,
+            "coupon_invalid",
+            "Coupons are not applied by this service yet: remove the coupon from the sale.",
+            details=[
+                {"field": f"/coupons/{i}", "message": "not applicable", "status": "not_applicable"}
+                for i in range(len(body.coupons))
+            ],
+        )
+    active = active_program(session)
+    program = active.program
+    customer = live_customer(session, body.customer.id, lock=True) if body.customer else None
+    requested = _points(program, body.redeem_points, "/redeem_points")
+    if requested > 0 and customer is None:
+        raise ApiError(
+            422, "redeem_limit_exceeded", "Identify the customer before spending points."
+        )
+    if body.state == "confirmed" and requested > 0:
+        raise ApiError(
+            400,
+            "validation_error",
+            "A purchase that spends points is created pending and confirmed after payment.",
+            details=[{"field": "/state", "message": "must be pending when redeem_points > 0"}],
+        )
+    lines = cart_lines(session, body.lines)
+    state = customer_state(session, program, customer, now) if customer else None
+    q = quote(
+        program,
+        state,
+        lines,
+        occurred_at=now,
+        redeem=requested,
+        payments=payments_of(body.payments),
+    )
+    if q.redeem_points < requested:
+        code = (
+            "insufficient_points" if CapReason.BALANCE in q.cap_reasons else "redeem_limit_exceeded"
+        )
+        raise _price_error(
+            session,
+            program,
+            active.version,
+            q,
+            body,
+            customer,
+            now,
+            422,
+            code,
+            f"At most {_fmt(program, q.max_redeem_points)} points can pay for this purchase "
+            f"({q.cap_explanation()}). Calculate again.",
+        )
+    if body.expected_to_pay is not None and parse_money(body.expected_to_pay) != q.to_pay:
+        raise _price_error(
+            session,
+            program,
+            active.version,
+            q,
+            body,
+            customer,
+            now,
+            409,
+            "price_changed",
+            f"The amount to pay is now {format_money(q.to_pay)}, not {body.expected_to_pay}: "
+            "show the new totals and confirm again.",
+        )
+    if q.requires_confirmation and customer is not None:
+        _check_presence(session, body, customer, till, now)
+    purchase, rows = _new_purchase(
+        body, till, customer, active.version, q, lines, now, offline=False
+    )
+    session.add(purchase)
+    session.flush()  # the natural key: a twin purchase id fails here, before any ledger write
+    session.add_all(rows)
+    if body.state == "pending":
+        purchase.hold_expires_at = now + hold_ttl
+        if customer is not None and q.redeem_points > 0:
+            _hold(session, program, purchase, customer, q, now)
+        _bump(customer, now)
+    else:
+        session.flush()
+        _accrue(session, program, purchase, q, customer, now)
+    return Answer(201, created_view(session, purchase, now))
+
+
+def _hold(
+    session: Session,
+    program: Program,
+    purchase: Purchase,
+    customer: Customer,
+    q: Quote,
+    now: datetime,
+) -> None:
+    lots, _loose = cust.lots(session, customer.id, now)
+    for lq in q.lines:
+        if lq.redeem_points <= 0:
+            continue
+        takes, _short, lots = _take(
+            program, lots, lq.redeem_points, now, customer.last_purchase_at, allow_shortfall=False
+        )
+        for lot_id, amount in takes:
+            session.add(
+                _entry(
+                    purchase,
+                    "hold",
+                    -amount,
+                    now,
+                    lot_id=lot_id,
+                    line_id=lq.line_id,
+                    expires_at=purchase.hold_expires_at,
+                )
+            )
+
+
+def created_view(session: Session, purchase: Purchase, now: datetime) -> PurchaseCreated:
+    program = program_by_version(session, purchase.program_version)
+    state, _reason = effective_state(purchase, now)
+    customer = session.get(Customer, purchase.customer_id) if purchase.customer_id else None
+    confirmed = state == "confirmed"
+    return PurchaseCreated(
+        purchase_id=purchase.purchase_id,
+        state=state,  # type: ignore[arg-type]
+        hold_expires_at=purchase.hold_expires_at if state == "pending" else None,
+        redeemed_points=_fmt(program, purchase.redeem_points),
+        earn_points=_fmt(program, purchase.earn_points),
+        to_pay=format_money(purchase.to_pay),
+        earned=_earned(session, program, purchase) if confirmed else None,
+        balance_after=_balance_after(session, program, customer, now),
+        print_lines=print_lines(
+            program,
+            purchase.redeem_points,
+            purchase.earn_points,
+            _earned(session, program, purchase).available_from,
+            now,
+        )
+        if confirmed and customer
+        else [],
+        server_time=now,
+    )
+
+
+def _earned(session: Session, program: Program, purchase: Purchase) -> Earned:
+    row = session.execute(
+        select(LedgerEntry.available_from, LedgerEntry.expires_at)
+        .where(LedgerEntry.purchase_id == purchase.purchase_id, LedgerEntry.kind == "earn")
+        .limit(1)
+    ).first()
+    return Earned(
+        points=_fmt(program, purchase.earn_points),
+        available_from=row.available_from if row else None,
+        expires_at=row.expires_at if row else None,
+    )
+
+
+# -- E. confirm and cancel ----------------------------------------------------------------------
+def confirm(
+    session: Session, till: TillRef, purchase_id: str, body: ConfirmRequest, now: datetime
+) -> Answer:
+    purchase = _locked_purchase(session, purchase_id)
+    _same_till(purchase, till)
+    program = program_by_version(session, purchase.program_version)
+    if purchase.state == "confirmed":
+        return Answer(200, _confirmed_view(session, program, purchase, now), "natural")
+    state, _reason = effective_state(purchase, now)
+    if purchase.state == "cancelled":
+        raise ApiError(409, "invalid_state", "The purchase was cancelled: ring the sale up again.")
+    if state == "cancelled" and purchase.redeem_points > 0:
+        raise ApiError(
+            409,
+            "invalid_state",
+            "The hold on the points expired before the confirmation: calculate again and create "
+            "a new purchase.",
+        )
+    customer = _customer_of(session, purchase)
+    stored = _stored_lines(session, purchase_id)
+    held = purchase.redeem_points
+    verified = held > 0 or (customer is not None and customer.phone_verified)
+    customer_view = (
+        CustomerState(available=held, verified=verified, tier=purchase.tier)
+        if customer is not None
+        else None
+    )
+    q = quote(
+        program,
+        customer_view,
+        _engine_lines(stored),
+        occurred_at=now,
+        redeem=held,
+        payments=payments_of(body.payments),
+    )
+    if q.redeem_points != held:  # the same rules, lines and tier always price the same
+        raise AssertionError(f"confirm re-priced {purchase_id} to {q.redeem_points}, held {held}")
+    holds = session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.purchase_id == purchase_id, LedgerEntry.kind == "hold"
+        )
+    ).all()
+    for hold in holds:
+        session.add(
+            _entry(
+                purchase,
+                "release",
+                -hold.amount,
+                now,
+                lot_id=hold.lot_id,
+                line_id=hold.line_id,
+                expires_at=hold.expires_at,
+            )
+        )
+        session.add(
+            _entry(purchase, "redeem", hold.amount, now, lot_id=hold.lot_id, line_id=hold.line_id)
+        )
+    if body.receipt_no:
+        purchase.receipt_no = body.receipt_no
+    purchase.hold_expires_at = None
+    _accrue(session, program, purchase, q, customer, now)
+    session.flush()
+    return Answer(200, _confirmed_view(session, program, purchase, now))
+
+
+def _confirmed_view(
+    session: Session, program: Program, purchase: Purchase, now: datetime
+) -> ConfirmResponse:
+    customer = session.get(Customer, purchase.customer_id) if purchase.customer_id else None
+    earned = _earned(session, program, purchase)
+    return ConfirmResponse(
+        purchase_id=purchase.purchase_id,
+        state="confirmed",
+        earned=earned,
+        redeemed_points=_fmt(program, purchase.redeem_points),
+        balance_after=_balance_after(session, program, customer, now),
+        print_lines=print_lines(
+            program, purchase.redeem_points, purchase.earn_points, earned.available_from, now
+        )
+        if customer
+        else [],
+        server_time=now,
+    )
+
+
+def cancel(
+    session: Session, till: TillRef, purchase_id: str, body: CancelRequest, now: datetime
+) -> Answer:
+    purchase = _locked_purchase(session, purchase_id)
+    _same_till(purchase, till)
+    program = program_by_version(session, purchase.program_version)
+    if purchase.state == "cancelled":
+        return Answer(200, _cancelled_view(session, program, purchase, now), "natural")
+    if purchase.state == "confirmed":
+        raise ApiError(
+            409,
+            "invalid_state",
+            "The purchase is confirmed: make a return instead of a cancel.",
+        )
+    customer = _customer_of(session, purchase)
+    _release_holds(session, purchase, now)
+    _state, expired = effective_state(purchase, now)
+    purchase.state = "cancelled"
+    purchase.cancel_reason = expired or (body.reason or "cancelled")[:32]
+    _bump(customer, now)
+    return Answer(200, _cancelled_view(session, program, purchase, now))
+
+
+def _release_holds(session: Session, purchase: Purchase, now: datetime) -> None:
+    holds = session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.purchase_id == purchase.purchase_id, LedgerEntry.kind == "hold"
+        )
+    ).all()
+    for hold in holds:
+        session.add(
+            _entry(
+                purchase,
+                "release",
+                -hold.amount,
+                now,
+                lot_id=hold.lot_id,
+                line_id=hold.line_id,
+                expires_at=hold.expires_at,
+            )
+        )
+
+
+def _cancelled_view(
+    session: Session, program: Program, purchase: Purchase, now: datetime
+) -> CancelResponse:
+    held = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.purchase_id == purchase.purchase_id, LedgerEntry.kind == "hold"
+        )
+    )
+    return CancelResponse(
+        purchase_id=purchase.purchase_id,
+        state="cancelled",
+        released_points=_fmt(program, -Decimal(held or 0)),
+        server_time=now,
+    )
+
+
+def cancel_unknown(session: Session, till: TillRef, purchase_id: str, now: datetime) -> Answer:
+    """A queued cancel of a purchase the service never saw: keep a tombstone so a late create of
+    the same purchase id finds it cancelled instead of holding points."""
+    purchase = Purchase(
+        purchase_id=purchase_id,
+        device_id=till.device_id,
+        store_id=till.store_id,
+        chain_id=till.chain_id,
+        customer_id=None,
+        state="cancelled",
+        cancel_reason="cancelled_unseen",
+        base_total=0,
+        to_pay=0,
+        redeem_points=ZERO,
+        earn_points=ZERO,
+        payments=[],
+        offline=True,
+        overdraft=ZERO,
+        occurred_at=now,
+        created_at=now,
+    )
+    session.add(purchase)
+    session.flush()
+    program = active_program(session).program
+    return Answer(200, _cancelled_view(session, program, purchase, now))
+
+
+# -- F. returns ---------------------------------------------------------------------------------
+def add_return(
+    session: Session, till: TillRef, purchase_id: str, body: ReturnRequest, now: datetime
+) -> Answer:
+    earlier = session.get(PurchaseReturn, body.return_id)
+    if earlier is not None:
+        if earlier.purchase_id != purchase_id:
+            raise ApiError(
+                409,
+                "invalid_state",
+                f"The return id {body.return_id} was used for another purchase: use a new one.",
+            )
+        return Answer(201, _return_view(session, earlier, now), "natural")
+    purchase = _locked_purchase(session, purchase_id)
+    state, _reason = effective_state(purchase, now)
+    if state == "pending":
+        raise ApiError(
+            409, "invalid_state", "The purchase is not confirmed yet: cancel it instead."
+        )
+    if state == "cancelled":
+        raise ApiError(
+            409, "invalid_state", "The purchase was cancelled: there is nothing to return."
+        )
+    program = program_by_version(session, purchase.program_version)
+    customer = _customer_of(session, purchase)
+    stored = _keyed(_stored_lines(session, purchase_id))
+    by_pair = {(ln.line_id, ln.line_no): key for key, ln in stored.items()}
+    returning: dict[str, int] = {}
+    for i, ln in enumerate(body.lines):
+        key = by_pair.get((ln.line_id, ln.line_no))
+        if key is None:
+            raise ApiError(
+                400,
+                "validation_error",
+                f"The purchase has no line {ln.line_id} number {ln.line_no}.",
+                details=[{"field": f"/lines/{i}", "message": "no such line in the purchase"}],
+            )
+        if key in returning:
+            raise ApiError(
+                400,
+                "validation_error",
+                f"Line {ln.line_id} number {ln.line_no} appears twice: each line once.",
+                details=[{"field": f"/lines/{i}", "message": "duplicate line"}],
+            )
+        returning[key] = parse_quantity(ln.qty)
+    result = compute_return(
+        [
+            PurchasedLine(key, ln.qty, ln.redeem_points, ln.earn_points, ln.final_amount)
+            for key, ln in stored.items()
+        ],
+        {key: ln.returned_qty for key, ln in stored.items()},
+        returning,
+        points_scale=program.points_scale,
+    )
+    line_results = []
+    for rl in result.lines:
+        row = stored[rl.line_id]
+        row.returned_qty += rl.qty
+        if customer is not None:
+            _restore(session, purchase, rl.line_id, rl.points_restored, body.return_id, now)
+            _revoke(
+                session,
+                program,
+                purchase,
+                customer,
+                rl.line_id,
+                rl.points_revoked,
+                body.return_id,
+                now,
+            )
+        line_results.append(
+            {
+                "line_id": row.line_id,
+                "line_no": row.line_no,
+                "qty": format_quantity(rl.qty),
+                "points_restored": _fmt(program, rl.points_restored),
+                "points_revoked": _fmt(program, rl.points_revoked),
+                "refund_amount": format_money(rl.refund_amount),
+            }
+        )
+    record = PurchaseReturn(
+        return_id=body.return_id,
+        purchase_id=purchase_id,
+        device_id=till.device_id,
+        receipt_no=body.receipt_no,
+        points_restored=result.points_restored if customer else ZERO,
+        points_revoked=result.points_revoked if customer else ZERO,
+        refund_amount=result.refund_amount,
+        lines=line_results,
+        occurred_at=min(body.occurred_at, now + FUTURE_LEEWAY),
+        created_at=now,
+    )
+    session.add(record)
+    _bump(customer, now)
+    session.flush()
+    return Answer(201, _return_view(session, record, now))
+
+
+def _restore(
+    session: Session,
+    purchase: Purchase,
+    line_key: str,
+    points: Decimal,
+    return_id: str,
+    now: datetime,
+) -> None:
+    """Give redeemed points back to the lots they came from (a debt first, then the last lot taken)."""
+    if points <= 0:
+        return
+    rows = session.execute(
+        select(LedgerEntry.lot_id, func.sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.purchase_id == purchase.purchase_id,
+            LedgerEntry.line_id == line_key,
+            LedgerEntry.kind.in_(("redeem", "return_restore")),
+        )
+        .group_by(LedgerEntry.lot_id)
+    ).all()
+    open_by_lot = {lot_id: -Decimal(total) for lot_id, total in rows if -Decimal(total) > 0}
+    left = points
+    for lot_id in sorted(open_by_lot, key=lambda x: (x is not None, -(x or 0))):
+        give = min(open_by_lot[lot_id], left)
+        if give <= 0:
+            break
+        session.add(
+            _entry(
+                purchase,
+                "return_restore",
+                give,
+                now,
+                lot_id=lot_id,
+                line_id=line_key,
+                return_id=return_id,
+            )
+        )
+        left -= give
+    if left > 0:  # cannot happen: compute_return restores at most what the line redeemed
+        raise AssertionError(f"restore of {points} exceeds what line {line_key} redeemed")
+
+
+def _revoke(
+    session: Session,
+    program: Program,
+    purchase: Purchase,
+    customer: Customer,
+    line_key: str,
+    points: Decimal,
+    return_id: str,
+    now: datetime,
+) -> None:
+    """Take earned points back: the line's own lots first, then other points; the rest is a debt."""
+    if points <= 0:
+        return
+    own = [
+        str(i)
+        for i in session.scalars(
+            select(LedgerEntry.id).where(
+                LedgerEntry.purchase_id == purchase.purchase_id,
+                LedgerEntry.line_id == line_key,
+                LedgerEntry.kind == "earn",
+            )
+        )
+    ]
+    lots, _loose = cust.lots(session, customer.id, now)
+    takes, shortfall = plan_revoke(program, lots, points, own, now, customer.last_purchase_at)
+    for lot_id, amount in takes:
+        session.add(
+            _entry(
+                purchase,
+                "return_revoke",
+                -amount,
+                now,
+                lot_id=int(lot_id),
+                line_id=line_key,
+                return_id=return_id,
+            )
+        )
+    if shortfall > 0:
+        session.add(
+            _entry(
+                purchase,
+                "return_revoke",
+                -shortfall,
+                now,
+                line_id=line_key,
+                return_id=return_id,
+                flagged=True,
+                note="the earned points were already spent: recorded as a debt",
+            )
+        )
+
+
+def _return_view(session: Session, record: PurchaseReturn, now: datetime) -> ReturnResponse:
+    purchase = session.get(Purchase, record.purchase_id)
+    assert purchase is not None
+    program = program_by_version(session, purchase.program_version)
+    customer = session.get(Customer, purchase.customer_id) if purchase.customer_id else None
+    lines = _stored_lines(session, purchase.purchase_id)
+    return ReturnResponse(
+        return_id=record.return_id,
+        purchase_id=record.purchase_id,
+        points_restored=_fmt(program, record.points_restored),
+        points_revoked=_fmt(program, record.points_revoked),
+        refund_amount=format_money(record.refund_amount),
+        balance_after=_balance_after(session, program, customer, now),
+        lines=[ReturnLineOut(**line) for line in record.lines],
+        complete=all(ln.returned_qty == ln.qty for ln in lines),
+        server_time=now,
+    )
+
+
+# -- K. lookup ----------------------------------------------------------------------------------
+def view(session: Session, purchase_id: str, now: datetime) -> PurchaseView:
+    purchase = session.get(Purchase, purchase_id)
+    if purchase is None:
+        raise ApiError(404, "not_found", f"There is no purchase {purchase_id} on the service.")
+    program = program_by_version(session, purchase.program_version)
+    state, reason = effective_state(purchase, now)
+    returns = session.scalars(
+        select(PurchaseReturn.return_id)
+        .where(PurchaseReturn.purchase_id == purchase_id)
+        .order_by(PurchaseReturn.created_at, PurchaseReturn.return_id)
+    ).all()
+    return PurchaseView(
+        purchase_id=purchase.purchase_id,
+        state=state,  # type: ignore[arg-type]
+        cancel_reason=reason,
+        customer_id=purchase.customer_id,
+        store_id=purchase.store_id,
+        receipt_no=purchase.receipt_no,
+        offline=purchase.offline,
+        base_total=format_money(purchase.base_total),
+        to_pay=format_money(purchase.to_pay),
+        redeem_points=_fmt(program, purchase.redeem_points),
+        earn_points=_fmt(program, purchase.earn_points),
+        hold_expires_at=purchase.hold_expires_at if state == "pending" else None,
+        occurred_at=purchase.occurred_at,
+        confirmed_at=purchase.confirmed_at,
+        lines=[
+            PurchaseLineOut(
+                line_id=ln.line_id,
+                line_no=ln.line_no,
+                sku=ln.sku,
+                category=ln.category,
+                qty=format_quantity(ln.qty),
+                returned_qty=format_quantity(ln.returned_qty),
+                unit_price=format_money(ln.unit_price),
+                base_amount=format_money(ln.base_amount),
+                redeem_points=_fmt(program, ln.redeem_points),
+                earn_points=_fmt(program, ln.earn_points),
+                final_amount=format_money(ln.final_amount),
+            )
+            for ln in _stored_lines(session, purchase_id)
+        ],
+        returns=list(returns),
+        server_time=now,
+    )
+
+
+# -- J. an offline sale from a till's queue -----------------------------------------------------
+def apply_offline(session: Session, till: TillRef, body: PurchaseRequest, now: datetime) -> Answer:
+    """A sale the till made while the service was unreachable (``state: confirmed``)."""
+    existing = session.get(Purchase, body.purchase_id)
+    if existing is not None:
+        _same_till(existing, till)
+        return Answer(200, created_view(session, existing, now), "natural")
+    if body.state != "confirmed":
+        raise ApiError(
+            400,
+            "validation_error",
+            "A queued sale is pushed as confirmed.",
+            details=[{"field": "/state", "message": "must be confirmed"}],
+        )
+    if body.coupons:
+        raise ApiError(
+            422,
+            "coupon_invalid",
+            "Single-use coupons cannot be used offline.",
+            details=[
+                {
+                    "field": f"/coupons/{i}",
+                    "message": "not applicable offline",
+                    "status": "not_applicable",
+                }
+                for i in range(len(body.coupons))
+            ],
+        )
+    active = active_program(session)
+    program = active.program
+    customer = live_customer(session, body.customer.id, lock=True) if body.customer else None
+    requested = _points(program, body.redeem_points, "/redeem_points")
+    lines = cart_lines(session, body.lines)
+    payments = payments_of(body.payments)
+    at = min(body.occurred_at, now + FUTURE_LEEWAY)
+    if customer is None:
+        if requested > 0:
+            raise ApiError(
+                422, "offline_redeem_not_allowed", "Points cannot be spent without a customer."
+            )
+        q = quote(program, None, lines, occurred_at=at, payments=payments)
+        return _store_offline(session, program, active.version, till, body, None, q, lines, now)
+    state = customer_state(session, program, customer, at)
+    if requested > 0:
+        _check_offline_budget(session, program, till, body, customer, requested)
+        # Price as if the points were there (the overdraft is allowed inside the budget).
+        generous = dataclasses.replace(
+            state, available=requested + max(state.available, ZERO), verified=True
+        )
+        q = quote(program, generous, lines, occurred_at=at, redeem=requested, payments=payments)
+        if q.redeem_points < requested:  # the till's cached tier was higher than today's
+            top = dataclasses.replace(generous, tier=program.tiers[-1].code)
+            q = quote(program, top, lines, occurred_at=at, redeem=requested, payments=payments)
+        if q.redeem_points < requested:
+            raise ApiError(
+                422,
+                "offline_redeem_not_allowed",
+                f"{_fmt(program, requested)} points cannot pay for this sale under any tier.",
+            )
+    else:
+        q = quote(program, state, lines, occurred_at=at, redeem=0, payments=payments)
+    return _store_offline(session, program, active.version, till, body, customer, q, lines, now)
+
+
+def _check_offline_budget(
+    session: Session,
+    program: Program,
+    till: TillRef,
+    body: PurchaseRequest,
+    customer: Customer,
+    requested: Decimal,
+) -> None:
+    budget = program.offline_redeem
+    if not budget.enabled:
+        reason = "the program does not allow spending points offline"
+    elif budget.verified_customers_only and not customer.phone_verified:
+        reason = "the customer's phone is not verified"
+    else:
+        spent = session.scalar(
+            select(func.coalesce(func.sum(Purchase.redeem_points), 0)).where(
+                Purchase.device_id == till.device_id,
+                Purchase.customer_id == customer.id,
+                Purchase.offline_day == body.occurred_at.date(),
+                Purchase.offline.is_(True),
+            )
+        )
+        limit = budget.max_points_per_customer_per_day
+        if Decimal(spent or 0) + requested <= limit:
+            return
+        reason = (
+            f"this till already spent {_fmt(program, Decimal(spent or 0))} of "
+            f"{_fmt(program, limit)} points offline for this customer that day"
+        )
+    raise ApiError(422, "offline_redeem_not_allowed", f"Offline redemption refused: {reason}.")
+
+
+def _store_offline(
+    session: Session,
+    program: Program,
+    version: str,
+    till: TillRef,
+    body: PurchaseRequest,
+    customer: Customer | None,
+    q: Quote,
+    lines: Sequence[CartLine],
+    now: datetime,
+) -> Answer:
+    purchase, rows = _new_purchase(body, till, customer, version, q, lines, now, offline=True)
+    session.add(purchase)
+    session.flush()
+    session.add_all(rows)
+    session.flush()
+    if customer is not None and q.redeem_points > 0:
+        lots, _loose = cust.lots(session, customer.id, now)
+        overdraft = ZERO
+        for lq in q.lines:
+            if lq.redeem_points <= 0:
+                continue
+            takes, short, lots = _take(
+                program,
+                lots,
+                lq.redeem_points,
+                now,
+                customer.last_purchase_at,
+                allow_shortfall=True,
+            )
+            for lot_id, amount in takes:
+                session.add(
+                    _entry(purchase, "redeem", -amount, now, lot_id=lot_id, line_id=lq.line_id)
+                )
+            if short > 0:
+                overdraft += short
+                session.add(
+                    _entry(
+                        purchase,
+                        "redeem",
+                        -short,
+                        now,
+                        line_id=lq.line_id,
+                        flagged=True,
+                        note="offline redemption beyond the balance (inside the budget)",
+                    )
+                )
+        if overdraft > 0:
+            purchase.overdraft = overdraft
+            session.add(
+                ReviewItem(
+                    kind="overdraft",
+                    device_id=till.device_id,
+                    store_id=till.store_id,
+                    customer_id=customer.id,
+                    purchase_id=purchase.purchase_id,
+                    amount=overdraft,
+                    reason=f"An offline sale spent {_fmt(program, overdraft)} points more than the "
+                    "customer had; applied inside the offline budget.",
+                    created_at=now,
+                )
+            )
+    _accrue(session, program, purchase, q, customer, now)
+    session.flush()
+    result = created_view(session, purchase, now)
+    return Answer(201, result)
