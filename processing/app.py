@@ -24,6 +24,7 @@ from cashier.quote import quote
 from processing import api_accounts, api_purchases
 from processing import customers as cust
 from processing.admin import EnrolmentRefused, enroll_device
+from processing.batches import process_batch
 from processing.carts import calculation, cart_lines, customer_state, live_customer, payments_of
 from processing.db import make_engine, session_factory
 from processing.deps import API, DB, ERRORS, Clock, Factory, Now, Till
@@ -49,6 +50,8 @@ from sync.protocol import (
     RulesResponse,
     SyncCustomer,
     SyncCustomersResponse,
+    SyncTransactionsRequest,
+    SyncTransactionsResponse,
 )
 
 MAX_BODY = 2 * 1024 * 1024
@@ -200,6 +203,14 @@ def calculate(body: CalculateRequest, session: DB, now: Now, till: Till) -> Calc
         payments=payments_of(body.payments_hint),
     )
     return calculation(session, program, active.version, q, body.lines, customer, body.coupons, now)
+
+
+@router.post("/sync/transactions", response_model=SyncTransactionsResponse, responses=ERRORS)
+def sync_transactions(
+    body: SyncTransactionsRequest, factory: Factory, now: Now, till: Till
+) -> SyncTransactionsResponse:
+    """Push a till's offline queue: items applied in ``seq`` order, each exactly once."""
+    return process_batch(factory, till, body, now)
 
 
 @router.get("/sync/customers", response_model=SyncCustomersResponse, responses=ERRORS)

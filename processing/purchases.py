@@ -1027,6 +1027,9 @@ def apply_offline(session: Session, till: TillRef, body: PurchaseRequest, now: d
     existing = session.get(Purchase, body.purchase_id)
     if existing is not None:
         _same_till(existing, till)
+        if existing.state == "pending":  # created online, then the till lost the answer
+            request = ConfirmRequest(receipt_no=body.receipt_no, payments=body.payments)
+            confirm(session, till, body.purchase_id, request, now)
         return Answer(200, created_view(session, existing, now), "natural")
     if body.state != "confirmed":
         raise ApiError(

@@ -1,0 +1,322 @@
+"""A till's offline queue, pushed in batches (PROTOCOL.md J): applied in ``seq`` order, each once.
+
+Owns: :func:`process_batch`.  Each item is its own database transaction (a refused item never undoes
+an accepted one, and progress survives a crash mid-batch), serialised per till by locking the
+device's row.  Per item:
+
+- the same ``seq`` with the same key → its first result again (``duplicate``, or the first
+  refusal again); the same ``seq`` with another key → refused (``seq_reused``);
+- a key this till already used online (an ambiguous sale queued after a timeout) → ``duplicate``;
+- a ``seq`` beyond the next expected one → the gap is reported in the answer and kept for review,
+  and the item is applied anyway (a lost item must not stop the queue);
+- a return or cancel of a purchase this till's queue had refused → ``parent_rejected``;
+- a sale made for a customer the till registered offline names the till's local id; it is mapped
+  to the account the registration item created or found;
+- every refusal is kept for the admin's review (``processing review``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from processing import purchases
+from processing.deps import TillRef
+from processing.errors import ApiError
+from processing.idempotency import Answer, Outcome, fingerprint, run_in
+from processing.models import Device, IdempotencyRecord, Purchase, ReviewItem, SyncItem
+from sync.protocol import (
+    BatchItem,
+    CancelRequest,
+    ItemError,
+    ItemResult,
+    PurchaseRequest,
+    ReturnRequest,
+    SeqGap,
+    SyncTransactionsRequest,
+    SyncTransactionsResponse,
+)
+
+_ATTEMPTS = 5
+M = TypeVar("M", bound=BaseModel)
+
+
+class _ReturnItem(ReturnRequest):
+    purchase_id: str
+
+
+class _CancelItem(CancelRequest):
+    purchase_id: str
+
+
+def process_batch(
+    factory: sessionmaker[Session], till: TillRef, body: SyncTransactionsRequest, now: datetime
+) -> SyncTransactionsResponse:
+    seqs = [item.seq for item in body.items]
+    if len(set(seqs)) != len(seqs):
+        raise ApiError(
+            400,
+            "validation_error",
+            "The batch has two items with the same seq: each queued item has its own number.",
+        )
+    results: list[ItemResult] = []
+    gaps: list[SeqGap] = []
+    for item in sorted(body.items, key=lambda i: i.seq):
+        results.append(_one(factory, till, item, now, gaps))
+    with factory() as session, session.begin():
+        device = session.get(Device, till.device_id)
+        assert device is not None
+        next_seq = device.last_seq + 1
+    return SyncTransactionsResponse(
+        results=results, next_expected_seq=next_seq, gaps=gaps, server_time=now
+    )
+
+
+def _one(
+    factory: sessionmaker[Session],
+    till: TillRef,
+    item: BatchItem,
+    now: datetime,
+    gaps: list[SeqGap],
+) -> ItemResult:
+    for attempt in range(_ATTEMPTS):
+        found_gaps: list[SeqGap] = []
+        try:
+            with factory() as session, session.begin():
+                result = _apply(session, till, item, now, found_gaps)
+            gaps.extend(found_gaps)
+            return result
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply(
+    session: Session, till: TillRef, item: BatchItem, now: datetime, gaps: list[SeqGap]
+) -> ItemResult:
+    device = session.scalars(
+        select(Device).where(Device.id == till.device_id).with_for_update()
+    ).one()
+    known = session.get(SyncItem, (till.device_id, item.seq))
+    if known is not None:
+        if known.idempotency_key != item.idempotency_key:
+            return _refuse_only(
+                item,
+                "seq_reused",
+                f"Sequence number {item.seq} was already used by another queued item.",
+            )
+        return _result_of(item.seq, known.status, known.result, replay=True)
+    if item.seq > device.last_seq + 1:
+        gap = SeqGap(from_seq=device.last_seq + 1, to_seq=item.seq - 1)
+        gaps.append(gap)
+        session.add(
+            ReviewItem(
+                kind="seq_gap",
+                device_id=till.device_id,
+                store_id=till.store_id,
+                reason=f"The till's queue skipped items {gap.from_seq}–{gap.to_seq}.",
+                created_at=now,
+            )
+        )
+    device.last_seq = max(device.last_seq, item.seq)
+    subject = _subject(item)
+    body = dict(item.body)
+    digest = fingerprint("QUEUE", item.kind, _Raw(data=body))
+    outcome = _parent_rejected(session, till, item, subject)
+    if outcome is None:
+        outcome = _earlier_use(session, till, item, digest, subject)
+    if outcome is None:
+        body = _map_local_customer(session, till, item.kind, body)
+        outcome = run_in(
+            session,
+            till.device_id,
+            item.idempotency_key,
+            digest,
+            now,
+            _action(till, item.kind, body, now),
+        )
+    status = "rejected" if outcome.status >= 400 else "duplicate" if outcome.replay else "accepted"
+    session.add(
+        SyncItem(
+            device_id=till.device_id,
+            seq=item.seq,
+            idempotency_key=item.idempotency_key,
+            kind=item.kind,
+            status=status,
+            result=outcome.body,
+            created_at=now,
+            subject=subject,
+        )
+    )
+    if status == "rejected":
+        error = outcome.body.get("error", {})
+        customer = body.get("customer")
+        session.add(
+            ReviewItem(
+                kind="rejected",
+                device_id=till.device_id,
+                store_id=till.store_id,
+                customer_id=customer.get("id") if isinstance(customer, dict) else None,
+                purchase_id=subject if item.kind != "register" else None,
+                reason=f"{item.kind} #{item.seq}: {error.get('code')}: {error.get('message')}",
+                created_at=now,
+            )
+        )
+    return _result_of(item.seq, status, outcome.body, replay=False)
+
+
+class _Raw(BaseModel):
+    data: dict[str, Any]
+
+
+def _subject(item: BatchItem) -> str | None:
+    key = "local_id" if item.kind == "register" else "purchase_id"
+    value = item.body.get(key)
+    return str(value)[:64] if isinstance(value, str) else None
+
+
+def _earlier_use(
+    session: Session, till: TillRef, item: BatchItem, digest: str, subject: str | None
+) -> Outcome | None:
+    """The answer this key already got: an earlier push, or the online call the till gave up on
+    (a timeout) and queued with the same key — then the same purchase id makes it a duplicate."""
+    record = session.get(IdempotencyRecord, (till.device_id, item.idempotency_key))
+    if record is None:
+        return None
+    same = record.request_hash == digest or (
+        subject is not None and record.response.get("purchase_id") == subject
+    )
+    if same:
+        return Outcome(record.status_code, dict(record.response), "true")
+    return _error_outcome(
+        ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for another request: use a new key for a new action.",
+        )
+    )
+
+
+def _error_outcome(exc: ApiError) -> Outcome:
+    return Outcome(
+        exc.status,
+        {"error": {"code": exc.code, "message": exc.message, "retryable": exc.retryable}},
+        None,
+    )
+
+
+def _refuse_only(item: BatchItem, code: str, message: str) -> ItemResult:
+    return ItemResult(seq=item.seq, status="rejected", error=ItemError(code=code, message=message))
+
+
+def _result_of(seq: int, status: str, body: dict[str, Any], *, replay: bool) -> ItemResult:
+    if status == "rejected":
+        error = body.get("error", {})
+        return ItemResult(
+            seq=seq,
+            status="rejected",
+            error=ItemError(
+                code=str(error.get("code", "rejected")),
+                message=str(error.get("message", "")),
+                retryable=False,
+            ),
+        )
+    return ItemResult(seq=seq, status="duplicate" if replay else status, result=body)  # type: ignore[arg-type]
+
+
+def _parent_rejected(
+    session: Session, till: TillRef, item: BatchItem, subject: str | None
+) -> Outcome | None:
+    if item.kind not in ("return", "cancel") or subject is None:
+        return None
+    refused = session.scalars(
+        select(SyncItem.seq).where(
+            SyncItem.device_id == till.device_id,
+            SyncItem.subject == subject,
+            SyncItem.kind == "purchase",
+            SyncItem.status == "rejected",
+        )
+    ).first()
+    if refused is None:
+        return None
+    return _error_outcome(
+        ApiError(
+            422,
+            "parent_rejected",
+            f"The sale {subject} (queued item {refused}) was refused, so this {item.kind} is too.",
+        )
+    )
+
+
+def _map_local_customer(
+    session: Session, till: TillRef, kind: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """A sale for a customer registered offline names the till's local id: use the real one."""
+    customer = body.get("customer")
+    if kind != "purchase" or not isinstance(customer, dict):
+        return body
+    local = customer.get("id")
+    if not isinstance(local, str):
+        return body
+    registered = session.scalars(
+        select(SyncItem.result).where(
+            SyncItem.device_id == till.device_id,
+            SyncItem.kind == "register",
+            SyncItem.subject == local,
+            SyncItem.status != "rejected",
+        )
+    ).first()
+    mapped = (registered or {}).get("customer", {}).get("id") if registered else None
+    if isinstance(mapped, str) and mapped != local:
+        return {**body, "customer": {**customer, "id": mapped}}
+    return body
+
+
+def _parse(model: type[M], body: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": "/body/" + "/".join(str(p) for p in e.get("loc", ())),
+                "message": str(e.get("msg", "")),
+            }
+            for e in exc.errors()[:20]
+        ]
+        raise ApiError(
+            400, "validation_error", "The queued item is not valid: see details.", details=details
+        ) from None
+
+
+def _action(
+    till: TillRef, kind: str, body: dict[str, Any], now: datetime
+) -> Callable[[Session], Answer]:
+    def run(session: Session) -> Answer:
+        if kind == "purchase":
+            return purchases.apply_offline(session, till, _parse(PurchaseRequest, body), now)
+        if kind == "return":
+            ret = _parse(_ReturnItem, body)
+            request = ReturnRequest.model_validate(ret.model_dump(exclude={"purchase_id"}))
+            return purchases.add_return(session, till, ret.purchase_id, request, now)
+        if kind == "cancel":
+            cancel = _parse(_CancelItem, body)
+            if session.get(Purchase, cancel.purchase_id) is None:
+                return purchases.cancel_unknown(session, till, cancel.purchase_id, now)
+            void = CancelRequest(reason=cancel.reason, occurred_at=cancel.occurred_at)
+            return purchases.cancel(session, till, cancel.purchase_id, void, now)
+        return _register(session, till, body, now)
+
+    return run
+
+
+def _register(session: Session, till: TillRef, body: dict[str, Any], now: datetime) -> Answer:
+    raise ApiError(
+        422, "validation_error", "Registrations in the queue are not supported by this service yet."
+    )
