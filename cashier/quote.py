@@ -179,7 +179,13 @@ def quote(
     cap_reasons = tuple(r for r, v in limits.items() if v == max_units) or (
         CapReason.NO_ELIGIBLE_LINES,
     )
-    if reasons_pool and set(cap_reasons) & {CapReason.TIER_SHARE, CapReason.MIN_TO_PAY}:
+    if (
+        CapReason.NO_ELIGIBLE_LINES in cap_reasons
+    ):  # the share and per-line limits are 0 because of it
+        cap_reasons = tuple(
+            r for r in cap_reasons if r not in (CapReason.TIER_SHARE, CapReason.MIN_TO_PAY)
+        )
+    elif reasons_pool and set(cap_reasons) & {CapReason.TIER_SHARE, CapReason.MIN_TO_PAY}:
         cap_reasons = (*cap_reasons, *reasons_pool)
 
     requested_label, applied_units, clamped = _requested(program, redeem, max_units)

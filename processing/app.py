@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from sqlalchemy import Engine, select, tuple_
-from sqlalchemy.orm import Session
 
 from cashier.identifiers import mask_phone, phone_hash
+from cashier.ledger import Balance
 from cashier.money import format_points
 from cashier.program import Program
 from cashier.quote import quote
@@ -230,7 +230,16 @@ def sync_customers(
         stmt = stmt.where(tuple_(Customer.updated_at, Customer.id) > after)
     rows = list(session.scalars(stmt))
     page, more = rows[:limit], len(rows) > limit
-    items = [_sync_item(session, program, k.phone_hash_key, c, at) for c in page]
+    live = [c for c in page if not c.deleted]
+    balances = cust.balances_of(session, program, live, at)
+    spends = cust.spends_of(session, program, live, at)
+    cards: dict[str, list[Card]] = {c.id: [] for c in live}
+    if live:
+        for card in session.scalars(
+            select(Card).where(Card.customer_id.in_(list(cards))).order_by(Card.number)
+        ):
+            cards[card.customer_id].append(card)
+    items = [_sync_item(program, k.phone_hash_key, c, at, balances, spends, cards) for c in page]
     next_cursor = _encode_cursor(page[-1].updated_at, page[-1].id) if page else cursor
     return SyncCustomersResponse(
         items=items, next_cursor=next_cursor, has_more=more, server_time=at
@@ -252,28 +261,30 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def _sync_item(
-    session: Session, program: Program, hash_key: bytes, c: Customer, at: datetime
+    program: Program,
+    hash_key: bytes,
+    c: Customer,
+    at: datetime,
+    balances: dict[str, Balance],
+    spends: dict[str, int],
+    cards: dict[str, list[Card]],
 ) -> SyncCustomer:
     if c.deleted:
         return SyncCustomer(id=c.id, updated_at=c.updated_at, deleted=True)
-    cards = list(
-        session.scalars(select(Card).where(Card.customer_id == c.id).order_by(Card.number))
-    )
-    spend = cust.spend_in_window(session, program, c, at)
-    bal = cust.customer_balance(session, program, c, at)
+    own = cards[c.id]
     return SyncCustomer(
         id=c.id,
         updated_at=c.updated_at,
         deleted=False,
         phone_hash=phone_hash(c.phone, hash_key) if c.phone else None,
         phone_masked=mask_phone(c.phone) if c.phone else None,
-        card_numbers=[card.number for card in cards],
-        card_status=cards[0].status if cards else None,
+        card_numbers=[card.number for card in own],
+        card_status=own[0].status if own else None,
         display_name=cust.display_name(c),
-        tier=cust.tier_of(program, c, spend).code,
+        tier=cust.tier_of(program, c, spends[c.id]).code,
         verified=c.phone_verified,
         balance_snapshot=BalanceSnapshot(
-            available=format_points(bal.available, program.points_scale), as_of=at
+            available=format_points(balances[c.id].available, program.points_scale), as_of=at
         ),
     )
 

@@ -57,13 +57,14 @@ def cart_lines(session: Session, lines: Sequence[LineIn]) -> list[CartLine]:
     check_unique_lines(lines)
     missing = {ln.sku for ln in lines if ln.category is None}
     categories = (
-        dict(
-            session.execute(
+        {
+            sku: category
+            for sku, category in session.execute(
                 select(CatalogueItem.sku, CatalogueItem.category).where(
                     CatalogueItem.sku.in_(missing)
                 )
-            ).tuples()
-        )
+            )
+        }
         if missing
         else {}
     )

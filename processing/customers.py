@@ -7,9 +7,11 @@ customer view sent to tills.  The ledger is the truth; nothing here caches a bal
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -96,25 +98,19 @@ def _by_card(session: Session, number: str) -> Found:
     return Found("found", customer, card)
 
 
-def lots(
-    session: Session, customer_id: str, at: datetime | None = None
-) -> tuple[list[Lot], Decimal]:
-    """The customer's lots with what each still holds at ``at``, and the sum of loose entries.
+_LEDGER_COLUMNS = (
+    LedgerEntry.customer_id,
+    LedgerEntry.id,
+    LedgerEntry.kind,
+    LedgerEntry.is_lot,
+    LedgerEntry.lot_id,
+    LedgerEntry.amount,
+    LedgerEntry.available_from,
+    LedgerEntry.expires_at,
+)
 
-    A hold and the release that ends it carry the hold's expiry: once it passes, both stop counting
-    (an expired hold gives the points back by itself; a released one nets to zero either way).
-    """
-    rows = session.execute(
-        select(
-            LedgerEntry.id,
-            LedgerEntry.kind,
-            LedgerEntry.is_lot,
-            LedgerEntry.lot_id,
-            LedgerEntry.amount,
-            LedgerEntry.available_from,
-            LedgerEntry.expires_at,
-        ).where(LedgerEntry.customer_id == customer_id)
-    ).all()
+
+def _lots_of_rows(rows: Sequence[Any], at: datetime | None) -> tuple[list[Lot], Decimal]:
     if at is not None:
         rows = [
             row
@@ -141,36 +137,85 @@ def lots(
     return result, loose
 
 
-def customer_balance(
-    session: Session, program: Program, customer: Customer, now: datetime
+def lots(
+    session: Session, customer_id: str, at: datetime | None = None
+) -> tuple[list[Lot], Decimal]:
+    """The customer's lots with what each still holds at ``at``, and the sum of loose entries.
+
+    A hold and the release that ends it carry the hold's expiry: once it passes, both stop counting
+    (an expired hold gives the points back by itself; a released one nets to zero either way).
+    """
+    rows = session.execute(
+        select(*_LEDGER_COLUMNS).where(LedgerEntry.customer_id == customer_id)
+    ).all()
+    return _lots_of_rows(rows, at)
+
+
+def _balance_of(
+    program: Program, found: list[Lot], loose: Decimal, customer: Customer, now: datetime
 ) -> Balance:
-    found, loose = lots(session, customer.id, now)
     result = balance(program, found, now, customer.last_purchase_at)
     return Balance(
         result.available + loose, result.pending, result.next_activation, result.next_expiry
     )
 
 
-def spend_in_window(session: Session, program: Program, customer: Customer, now: datetime) -> int:
-    events = [
-        SpendEvent(at, amount)
-        for at, amount in session.execute(
-            select(Purchase.occurred_at, Purchase.to_pay).where(
-                Purchase.customer_id == customer.id, Purchase.state == "confirmed"
-            )
+def customer_balance(
+    session: Session, program: Program, customer: Customer, now: datetime
+) -> Balance:
+    found, loose = lots(session, customer.id, now)
+    return _balance_of(program, found, loose, customer, now)
+
+
+def balances_of(
+    session: Session, program: Program, customers: Sequence[Customer], now: datetime
+) -> dict[str, Balance]:
+    """Balances of many customers in one query (the tills' customer sync pages)."""
+    rows: dict[str, list[Any]] = {c.id: [] for c in customers}
+    if rows:
+        for row in session.execute(
+            select(*_LEDGER_COLUMNS).where(LedgerEntry.customer_id.in_(list(rows)))
+        ):
+            rows[row.customer_id].append(row)
+    return {c.id: _balance_of(program, *_lots_of_rows(rows[c.id], now), c, now) for c in customers}
+
+
+def _spend_events(session: Session, ids: list[str]) -> dict[str, list[SpendEvent]]:
+    events: dict[str, list[SpendEvent]] = {i: [] for i in ids}
+    if not ids:
+        return events
+    for customer_id, at, amount in session.execute(
+        select(Purchase.customer_id, Purchase.occurred_at, Purchase.to_pay).where(
+            Purchase.customer_id.in_(ids), Purchase.state == "confirmed"
         )
-    ]
-    events += [
-        SpendEvent(at, -amount)
-        for at, amount in session.execute(
-            select(PurchaseReturn.occurred_at, PurchaseReturn.refund_amount)
-            .join(Purchase, Purchase.purchase_id == PurchaseReturn.purchase_id)
-            .where(Purchase.customer_id == customer.id)
-        )
-    ]
+    ):
+        events[str(customer_id)].append(SpendEvent(at, amount))
+    for customer_id, at, amount in session.execute(
+        select(Purchase.customer_id, PurchaseReturn.occurred_at, PurchaseReturn.refund_amount)
+        .join(Purchase, Purchase.purchase_id == PurchaseReturn.purchase_id)
+        .where(Purchase.customer_id.in_(ids))
+    ):
+        events[str(customer_id)].append(SpendEvent(at, -amount))
+    return events
+
+
+def _window(program: Program, customer: Customer, events: list[SpendEvent], now: datetime) -> int:
     if customer.opening_spend and customer.opening_spend_at is not None:
-        events.append(SpendEvent(customer.opening_spend_at, customer.opening_spend))
+        events = [*events, SpendEvent(customer.opening_spend_at, customer.opening_spend)]
     return window_spend(program, events, now)
+
+
+def spend_in_window(session: Session, program: Program, customer: Customer, now: datetime) -> int:
+    """Spend over the tier window, net of returns, plus any spend carried over by an import."""
+    return _window(program, customer, _spend_events(session, [customer.id])[customer.id], now)
+
+
+def spends_of(
+    session: Session, program: Program, customers: Sequence[Customer], now: datetime
+) -> dict[str, int]:
+    """Window spend of many customers in two queries."""
+    events = _spend_events(session, [c.id for c in customers])
+    return {c.id: _window(program, c, events[c.id], now) for c in customers}
 
 
 def tier_of(program: Program, customer: Customer, spend: int) -> Tier:

@@ -203,3 +203,40 @@ def test_a_bad_item_is_refused_alone(client: httpx.Client) -> None:
     }
     assert client.post("/sync/transactions", json=twice).status_code == 400
     assert client.post("/sync/transactions", json={"items": []}).status_code == 400
+
+
+def test_every_balance_a_till_sees_is_the_raw_ledger_sum(
+    service: Service, client: httpx.Client
+) -> None:
+    """Identify and the customer sync (the tills' cached snapshot) agree with Σ ledger amounts."""
+    add_customer(service.factory, "c_5", "+79005550005", points=700)
+    held = purchase("c_5", redeem="200")
+    post(client, "/purchases", held)  # stays pending: a live hold
+    done = purchase("c_5", redeem="100", lines=[line(price="3000.00")])
+    post(client, "/purchases", done)
+    post(client, f"/purchases/{done['purchase_id']}/confirm", {"payments": [{"type": "sbp"}]})
+    ret = {
+        "return_id": "r_5",
+        "occurred_at": AT,
+        "lines": [{"line_id": "L1", "line_no": 1, "qty": "0.500"}],
+    }
+    post(client, f"/purchases/{done['purchase_id']}/returns", ret)
+    push(client, item(1, "purchase", sale("c_1", redeem="400")))  # an overdraft for c_1
+    with transaction(service.factory) as session:
+        raw = {
+            customer_id: total
+            for customer_id, total in session.execute(
+                select(LedgerEntry.customer_id, func.sum(LedgerEntry.amount)).group_by(
+                    LedgerEntry.customer_id
+                )
+            )
+        }
+    synced = {s["id"]: s for s in client.get("/sync/customers").json()["items"]}
+    for customer_id, phone in (("c_1", "+79001234567"), ("c_5", "+79005550005")):
+        seen = client.post(
+            "/customers/identify", json={"identifier": {"type": "phone", "value": phone}}
+        ).json()["balance"]
+        assert Decimal(seen["total"]) == raw[customer_id], customer_id
+        assert seen["available"] == synced[customer_id]["balance_snapshot"]["available"]
+        assert Decimal(seen["available"]) + Decimal(seen["pending"]) == raw[customer_id]
+    assert Decimal(synced["c_1"]["balance_snapshot"]["available"]) == Decimal(-300)

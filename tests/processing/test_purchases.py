@@ -18,7 +18,7 @@ from cashier.identifiers import sign_wallet_token
 from processing.admin import create_enrolment_code
 from processing.customers import customer_balance
 from processing.db import transaction
-from processing.models import Customer, IdempotencyRecord, LedgerEntry, Purchase
+from processing.models import CatalogueItem, Customer, IdempotencyRecord, LedgerEntry, Purchase
 from processing.state import active_program, keys
 from tests.processing.conftest import NOW, Service, add_customer
 
@@ -475,3 +475,28 @@ def test_keys_and_unknown_purchases(client: httpx.Client) -> None:
         headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
     )
     assert garbage.status_code == 400
+
+
+def test_a_line_without_a_category_takes_the_catalogues(
+    service: Service, client: httpx.Client
+) -> None:
+    with transaction(service.factory) as session:
+        session.add(
+            CatalogueItem(
+                sku="GC1000",
+                name="Подарочная карта",
+                category="gift-cards",
+                price=100000,
+                updated_at=NOW,
+            )
+        )
+    gift = line(sku="GC1000", category=None)
+    del gift["category"]
+    reply = client.post(
+        "/carts/calculate",
+        json={"customer": {"id": "c_1"}, "lines": [gift], "redeem": {"points": "max"}},
+    )
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert (data["redeem"]["max_points"], data["totals"]["earn_points"]) == ("0", "0")
+    assert data["redeem"]["cap_reasons"] == ["no_eligible_lines"]
