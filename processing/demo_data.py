@@ -761,13 +761,22 @@ class _Loader:
             "device_id": DEVICE_ID,
             "purchase_id": purchase_id,
         }
-        if q.redeem_points > 0:
+        for line in q.lines:  # redemption is written per line, as the service's confirm does
+            if line.redeem_points <= 0:
+                continue
             takes, _ = plan_consumption(
-                program, lots, q.redeem_points, at, account.last_purchase_at
+                program, account.lot_views(), line.redeem_points, at, account.last_purchase_at
             )
             for taken_from, take in takes:
                 self._entry(
-                    account, "redeem", -take, at, confirmed, lot_id=int(taken_from), **where
+                    account,
+                    "redeem",
+                    -take,
+                    at,
+                    confirmed,
+                    lot_id=int(taken_from),
+                    line_id=line.line_id,
+                    **where,
                 )
                 remaining, af, exp = account.lots[int(taken_from)]
                 account.lots[int(taken_from)] = (remaining - take, af, exp)
@@ -828,6 +837,8 @@ class _Loader:
                 "occurred_at": at,
                 "created_at": at,
                 "confirmed_at": confirmed,
+                "program_version": program.version,
+                "tier": q.tier.code,
             }
         )
         account.events.append(SpendEvent(at, q.to_pay))

@@ -165,7 +165,10 @@ def test_purchases_agree_with_their_lines_and_ledger(session: Session) -> None:
         lines[line.purchase_id].append(line)
     earned: dict[str, Decimal] = defaultdict(Decimal)
     redeemed: dict[str, Decimal] = defaultdict(Decimal)
+    by_line: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.purchase_id.is_not(None))):
+        key = (entry.kind, entry.purchase_id or "", entry.line_id or "")
+        by_line[key] += abs(entry.amount)
         if entry.kind == "earn":
             earned[entry.purchase_id or ""] += entry.amount
         elif entry.kind == "redeem":
@@ -183,6 +186,9 @@ def test_purchases_agree_with_their_lines_and_ledger(session: Session) -> None:
         assert sum(ln.earn_points for ln in own) == p.earn_points == earned[p.purchase_id]
         assert sum(ln.redeem_points for ln in own) == p.redeem_points == redeemed[p.purchase_id]
         assert [Decimal(x["amount"]) * 100 for x in p.payments] == [p.to_pay]
+        for ln in own:  # line-level ledger: each line's points sit on entries naming it
+            assert by_line[("earn", p.purchase_id, ln.line_id)] == ln.earn_points
+            assert by_line[("redeem", p.purchase_id, ln.line_id)] == ln.redeem_points
         assert all(
             ln.earn_points == 0 for ln in own if ln.category in ("gift-cards", "services-warranty")
         )
