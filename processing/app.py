@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,7 @@ from processing.carts import calculation, cart_lines, customer_state, live_custo
 from processing.db import make_engine, session_factory
 from processing.deps import API, DB, ERRORS, Clock, Factory, Now, Till
 from processing.errors import ApiError, envelope, install
+from processing.housekeeping import Housekeeper
 from processing.models import Card, Customer, Store
 from processing.purchases import HOLD_TTL
 from processing.state import active_program, keys
@@ -66,14 +68,31 @@ def create_app(
     engine: Engine | None = None,
     sms: Any = None,
     hold_ttl: timedelta = HOLD_TTL,
+    housekeeping: timedelta | None = None,
 ) -> FastAPI:
     """Build the app for the database at ``db_url`` (already migrated).
 
     ``sms`` is the SMS gateway for one-time codes (None: configured from the environment).
+    ``housekeeping``: how often this process writes off expired points and closes abandoned holds
+    (None: never; servers pass it, tests run the housekeeping functions themselves).
     """
     engine = engine or make_engine(db_url)
     factory = session_factory(engine)
+    clock = clock or (lambda: datetime.now(UTC))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        keeper = Housekeeper(factory, clock, housekeeping) if housekeeping else None
+        if keeper:
+            keeper.start()
+        try:
+            yield
+        finally:
+            if keeper:
+                keeper.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Loyalty processing",
         version="1",
         openapi_url=f"{API}/openapi.json",
@@ -81,7 +100,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.factory = factory
-    app.state.clock = clock or (lambda: datetime.now(UTC))
+    app.state.clock = clock
     app.state.sms = sms
     app.state.hold_ttl = hold_ttl
     install(app)
