@@ -44,6 +44,8 @@ class CartLine:
     no_redeem: bool = False
     no_earn: bool = False
     min_unit_price: Kopecks | None = None
+    discount: Kopecks = 0
+    """A discount already granted on the line (a coupon): points pay part of what is left."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class LineQuote:
     final_amount: Kopecks
     redeem_eligible: bool
     earn_eligible: bool
+    discount: Kopecks = 0
+    """Of ``base_amount``, what a coupon took off before points (``final = base − discount − redeem``)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class Quote:
     earn_expires_at: datetime | None
     offline: bool
     program: Program = field(repr=False)
+    discount_total: Kopecks = 0
 
     def cap_explanation(self) -> str:
         """One line a cashier reads next to the points field: why the maximum is what it is."""
@@ -163,7 +168,8 @@ def quote(
     """
     _check_lines(lines)
     tier = _tier(program, customer)
-    bases = [line_amount(line.unit_price, line.qty) for line in lines]
+    gross = [line_amount(line.unit_price, line.qty) for line in lines]
+    bases = [gross[i] - line.discount for i, line in enumerate(lines)]  # what points may pay for
     redeem_ok = [_redeem_eligible(program, line) and bases[i] > 0 for i, line in enumerate(lines)]
     earn_ok = [_earn_eligible(program, line) for line in lines]
     unit = program.unit_value
@@ -214,7 +220,8 @@ def quote(
             category=line.category,
             qty=line.qty,
             unit_price=line.unit_price,
-            base_amount=bases[i],
+            base_amount=gross[i],
+            discount=line.discount,
             redeem_points=units_to_points(redeem_units[i], scale),
             redeem_amount=redeem_units[i] * unit,
             earn_points=units_to_points(earn_units[i], scale),
@@ -228,7 +235,8 @@ def quote(
     return Quote(
         lines=line_views,
         tier=tier,
-        base_total=sum(bases),
+        base_total=sum(gross),
+        discount_total=sum(line.discount for line in lines),
         redeem_points=applied_points,
         redeem_amount=applied_units * unit,
         to_pay=to_pay,
@@ -266,6 +274,10 @@ def _check_lines(lines: Sequence[CartLine]) -> None:
                 _("The price of {sku} is not valid: check the price and scan again.").format(
                     sku=line.sku
                 )
+            )
+        if not 0 <= line.discount <= line_amount(line.unit_price, line.qty):
+            raise InvalidCart(
+                _("The discount on {sku} is larger than its price.").format(sku=line.sku)
             )
 
 

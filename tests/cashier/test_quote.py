@@ -273,3 +273,17 @@ def test_messages_are_russian_by_default() -> None:
     with pytest.raises(InvalidPayments) as err:
         quote(NB, customer(), [line()], occurred_at=NOW, payments=[Payment(PaymentMethod.CARD, 1)])
     assert "оплат" in err.value.message.lower()
+
+
+def test_a_coupon_discount_comes_off_before_points_and_earn() -> None:
+    rich = CustomerState(available=Decimal(10_000), verified=True)
+    line = CartLine("L1", "sku", parse_quantity("1"), parse_money("1000.00"), "x", discount=10_000)
+    q = quote(NB, rich, [line], occurred_at=NOW, payments=[Payment(PaymentMethod.CARD)])
+    assert (q.base_total, q.discount_total) == (100_000, 10_000)
+    assert q.redeem_points == Decimal(450)  # Start: 50 % of the 900 ₽ left after the coupon
+    assert q.to_pay == 45_000 and q.lines[0].final_amount == 45_000
+    assert q.lines[0].base_amount == 100_000 and q.lines[0].discount == 10_000
+    assert q.earn_points == Decimal(6)  # Start: 1.5 % of the 450 ₽ paid, rounded down
+    too_big = CartLine("L1", "sku", parse_quantity("1"), parse_money("10.00"), "x", discount=1001)
+    with pytest.raises(InvalidCart):
+        quote(NB, rich, [too_big], occurred_at=NOW)
