@@ -22,7 +22,7 @@ from cashier.ledger import Balance
 from cashier.money import format_points
 from cashier.program import Program
 from cashier.quote import quote
-from processing import api_accounts, api_purchases
+from processing import api_accounts, api_purchases, coupons
 from processing import customers as cust
 from processing.admin import EnrolmentRefused, enroll_device
 from processing.batches import process_batch
@@ -213,15 +213,18 @@ def calculate(body: CalculateRequest, session: DB, now: Now, till: Till) -> Calc
         customer = live_customer(session, body.customer.id)
         state = customer_state(session, program, customer, now)
     lines = cart_lines(session, body.lines)
+    checks = coupons.check(
+        session, body.coupons, customer.id if customer else None, lines, body.lines, now
+    )
     q = quote(
         program,
         state,
-        lines,
+        coupons.discounted(lines, checks),
         occurred_at=now,
         redeem=body.redeem.points,
         payments=payments_of(body.payments_hint),
     )
-    return calculation(session, program, active.version, q, body.lines, customer, body.coupons, now)
+    return calculation(session, program, active.version, q, body.lines, customer, checks, now)
 
 
 @router.post("/sync/transactions", response_model=SyncTransactionsResponse, responses=ERRORS)

@@ -21,6 +21,7 @@ from cashier.money import parse_money, parse_quantity
 from cashier.program import PaymentMethod, Program
 from cashier.quote import CartLine, CustomerState, Payment, Quote
 from processing import customers as cust
+from processing.coupons import CouponCheck, line_coupons
 from processing.errors import ApiError
 from processing.models import CatalogueItem, Customer
 from processing.views import balance_out, quote_lines, quote_totals
@@ -126,30 +127,22 @@ def calculation(
     q: Quote,
     lines: Sequence[LineIn],
     customer: Customer | None,
-    coupons: Sequence[str],
+    checks: Sequence[CouponCheck],
     at: datetime,
 ) -> CalculateResponse:
     """The calculate answer for a quote (also sent with ``price_changed``)."""
     totals, redeem = quote_totals(q)
     keys = line_keys([(ln.line_id, ln.line_no) for ln in lines])
+    ids = {k: (ln.line_id, ln.line_no) for k, ln in zip(keys, lines, strict=True)}
     return CalculateResponse(
         calculation_id=f"calc_{uuid.uuid4().hex}",
         valid_until=at + CALCULATION_TTL,
         rules_version=version,
         status="ok",
-        lines=quote_lines(
-            q, {k: (ln.line_id, ln.line_no) for k, ln in zip(keys, lines, strict=True)}
-        ),
+        lines=quote_lines(q, ids, line_coupons(checks)),
         totals=totals,
         redeem=redeem,
-        coupons=[
-            {
-                "code": c,
-                "status": "not_applicable",
-                "message": "Coupons are not applied by this service yet.",
-            }
-            for c in coupons
-        ],
+        coupons=[c.wire() for c in checks],
         balance=balance_out(program, cust.customer_balance(session, program, customer, at))
         if customer
         else None,

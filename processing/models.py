@@ -218,7 +218,8 @@ class Coupon(Base):
     valid_from: Mapped[datetime]
     valid_till: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="issued")
-    used_purchase_id: Mapped[str | None] = mapped_column(String(64))
+    """issued | held (by a pending purchase) | used | blocked"""
+    used_purchase_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Purchase(Base):
@@ -272,6 +273,9 @@ class PurchaseLine(Base):
     no_redeem: Mapped[bool] = mapped_column(Boolean, default=False)
     no_earn: Mapped[bool] = mapped_column(Boolean, default=False)
     min_unit_price: Mapped[int | None] = mapped_column(BigInteger)
+    discount: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Kopecks a coupon took off ``base_amount`` before points."""
+    coupon: Mapped[str | None] = mapped_column(String(64))
 
 
 class PurchaseReturn(Base):

@@ -10,6 +10,7 @@ purchase) first, prices with the shared engine (:func:`cashier.quote.quote`,
   row is locked while the balance is read and the hold written.
 - ``confirm``: a ``release`` and a ``redeem`` per hold; an ``earn`` lot per line, priced with the
   real payments under the rules version and tier the purchase was created with.
+- coupons: checked and held with the points (``pending``), used on confirm, freed on cancel.
 - ``cancel``: a ``release`` per hold.  A purchase left pending past its hold is cancelled by
   itself (``cancel_reason: hold_expired``); a late confirm is accepted only without points.
 - return: per returned line, the redeemed points go back to the lots they came from and the
@@ -45,6 +46,7 @@ from cashier.money import (
 from cashier.program import Program
 from cashier.quote import CapReason, CartLine, CustomerState, Quote, quote
 from cashier.returns import PurchasedLine, compute_return
+from processing import coupons
 from processing import customers as cust
 from processing.carts import (
     calculation,
@@ -196,6 +198,7 @@ def _engine_lines(lines: Sequence[PurchaseLine]) -> list[CartLine]:
             no_redeem=ln.no_redeem,
             no_earn=ln.no_earn,
             min_unit_price=ln.min_unit_price,
+            discount=ln.discount,
         )
         for key, ln in _keyed(lines).items()
     ]
@@ -361,6 +364,7 @@ def _new_purchase(
             no_redeem=line.no_redeem,
             no_earn=line.no_earn,
             min_unit_price=line.min_unit_price,
+            discount=line.discount,
         )
         for wire, line, lq in zip(body.lines, lines, q.lines, strict=True)
     ]
@@ -413,13 +417,47 @@ def _price_error(
     q: Quote,
     body: PurchaseRequest,
     customer: Customer | None,
+    checks: Sequence[coupons.CouponCheck],
     now: datetime,
     status: int,
     code: str,
     message: str,
 ) -> ApiError:
-    calc = calculation(session, program, version, q, body.lines, customer, body.coupons, now)
+    calc = calculation(session, program, version, q, body.lines, customer, checks, now)
     return ApiError(status, code, message, extra={"calculation": calc.model_dump(mode="json")})
+
+
+def _usable_coupons(
+    session: Session,
+    body: PurchaseRequest,
+    customer: Customer | None,
+    lines: Sequence[CartLine],
+    now: datetime,
+) -> list[coupons.CouponCheck]:
+    """The purchase's coupons, all applicable, or a ``coupon_invalid`` refusal naming each."""
+    checks = coupons.check(
+        session,
+        body.coupons,
+        customer.id if customer else None,
+        lines,
+        body.lines,
+        now,
+        purchase_id=body.purchase_id,
+    )
+    refused = [(i, c) for i, c in enumerate(checks) if c.status != coupons.APPLIED]
+    if refused:
+        raise ApiError(
+            422,
+            "coupon_invalid",
+            "A coupon cannot be used: "
+            + ", ".join(f"{c.code} ({c.status})" for _, c in refused)
+            + ". Remove it from the sale.",
+            details=[
+                {"field": f"/coupons/{i}", "message": c.status, "status": c.status}
+                for i, c in refused
+            ],
+        )
+    return checks
 
 
 # -- E. create ----------------------------------------------------------------------------------
@@ -436,15 +474,12 @@ def create(
             "validation_error",
             "Offline sales are pushed through /sync/transactions, not /purchases.",
         )
-    if body.coupons:
+    if body.coupons and body.state == "confirmed":
         raise ApiError(
-            422,
-            "coupon_invalid",
-            "Coupons are not applied by this service yet: remove the coupon from the sale.",
-            details=[
-                {"field": f"/coupons/{i}", "message": "not applicable", "status": "not_applicable"}
-                for i in range(len(body.coupons))
-            ],
+            400,
+            "validation_error",
+            "A purchase with a coupon is created pending and confirmed after payment.",
+            details=[{"field": "/state", "message": "must be pending when coupons are given"}],
         )
     active = active_program(session)
     program = active.program
@@ -462,6 +497,8 @@ def create(
             details=[{"field": "/state", "message": "must be pending when redeem_points > 0"}],
         )
     lines = cart_lines(session, body.lines)
+    checks = _usable_coupons(session, body, customer, lines, now)
+    lines = coupons.discounted(lines, checks)
     state = customer_state(session, program, customer, now) if customer else None
     q = quote(
         program,
@@ -482,6 +519,7 @@ def create(
             q,
             body,
             customer,
+            checks,
             now,
             422,
             code,
@@ -496,6 +534,7 @@ def create(
             q,
             body,
             customer,
+            checks,
             now,
             409,
             "price_changed",
@@ -507,11 +546,15 @@ def create(
     purchase, rows = _new_purchase(
         body, till, customer, active.version, q, lines, now, offline=False
     )
+    by_line = coupons.line_coupons(checks)
+    for key, row in zip(line_keys([(r.line_id, r.line_no) for r in rows]), rows, strict=True):
+        row.coupon = by_line[key][0] if key in by_line else None
     session.add(purchase)
     session.flush()  # the natural key: a twin purchase id fails here, before any ledger write
     session.add_all(rows)
     if body.state == "pending":
         purchase.hold_expires_at = now + hold_ttl
+        coupons.hold(session, checks, purchase.purchase_id)
         if customer is not None and q.redeem_points > 0:
             _hold(session, program, purchase, customer, q, now)
         _bump(customer, now)
@@ -602,15 +645,15 @@ def confirm(
     state, _reason = effective_state(purchase, now)
     if purchase.state == "cancelled":
         raise ApiError(409, "invalid_state", "The purchase was cancelled: ring the sale up again.")
-    if state == "cancelled" and purchase.redeem_points > 0:
+    stored = _stored_lines(session, purchase_id)
+    if state == "cancelled" and (purchase.redeem_points > 0 or any(ln.coupon for ln in stored)):
         raise ApiError(
             409,
             "invalid_state",
-            "The hold on the points expired before the confirmation: calculate again and create "
-            "a new purchase.",
+            "The hold on the points or coupons expired before the confirmation: calculate again "
+            "and create a new purchase.",
         )
     customer = _customer_of(session, purchase)
-    stored = _stored_lines(session, purchase_id)
     held = purchase.redeem_points
     verified = held > 0 or (customer is not None and customer.phone_verified)
     customer_view = (
@@ -650,6 +693,7 @@ def confirm(
         )
     if body.receipt_no:
         purchase.receipt_no = body.receipt_no
+    coupons.settle(session, purchase_id, used=True)
     purchase.hold_expires_at = None
     _accrue(session, program, purchase, q, customer, now)
     session.flush()
@@ -692,6 +736,7 @@ def cancel(
         )
     customer = _customer_of(session, purchase)
     _release_holds(session, purchase, now)
+    coupons.settle(session, purchase_id, used=False)
     _state, expired = effective_state(purchase, now)
     purchase.state = "cancelled"
     purchase.cancel_reason = expired or (body.reason or "cancelled")[:32]
@@ -727,10 +772,16 @@ def _cancelled_view(
             LedgerEntry.purchase_id == purchase.purchase_id, LedgerEntry.kind == "hold"
         )
     )
+    codes = session.scalars(
+        select(PurchaseLine.coupon)
+        .where(PurchaseLine.purchase_id == purchase.purchase_id, PurchaseLine.coupon.is_not(None))
+        .distinct()
+    ).all()
     return CancelResponse(
         purchase_id=purchase.purchase_id,
         state="cancelled",
         released_points=_fmt(program, -Decimal(held or 0)),
+        released_coupons=sorted(c for c in codes if c),
         server_time=now,
     )
 
@@ -1010,6 +1061,8 @@ def view(session: Session, purchase_id: str, now: datetime) -> PurchaseView:
                 returned_qty=format_quantity(ln.returned_qty),
                 unit_price=format_money(ln.unit_price),
                 base_amount=format_money(ln.base_amount),
+                discount=format_money(ln.discount),
+                coupon=ln.coupon,
                 redeem_points=_fmt(program, ln.redeem_points),
                 earn_points=_fmt(program, ln.earn_points),
                 final_amount=format_money(ln.final_amount),

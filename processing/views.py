@@ -91,13 +91,26 @@ def coupons_of(session: Session, customer_id: str, now: datetime) -> list[Coupon
     return [CouponOut(code=c.code, title=c.title, valid_till=c.valid_till) for c in rows]
 
 
-def quote_lines(q: Quote, ids: dict[str, tuple[str, int]]) -> list[LineOut]:
-    """Wire lines of a quote; ``ids`` maps the engine's line key to the till's (line_id, line_no)."""
+def quote_lines(
+    q: Quote, ids: dict[str, tuple[str, int]], coupons: dict[str, tuple[str, int]] | None = None
+) -> list[LineOut]:
+    """Wire lines of a quote; ``ids`` maps the engine's line key to the till's (line_id, line_no),
+    ``coupons`` a line key to the coupon that discounts it and by how much."""
     s = q.program.points_scale
+    coupons = coupons or {}
     return [
         LineOut(
             line_id=ids[ln.line_id][0],
             line_no=ids[ln.line_id][1],
+            discounts=[
+                {
+                    "source": "coupon",
+                    "coupon": coupons[ln.line_id][0],
+                    "amount": format_money(coupons[ln.line_id][1]),
+                }
+            ]
+            if ln.line_id in coupons
+            else [],
             qty=format_quantity(ln.qty),
             base_amount=format_money(ln.base_amount),
             redeem_points=format_points(ln.redeem_points, s),
@@ -112,6 +125,7 @@ def quote_totals(q: Quote) -> tuple[TotalsOut, RedeemOut]:
     s = q.program.points_scale
     totals = TotalsOut(
         base=format_money(q.base_total),
+        discount=format_money(q.discount_total),
         redeem_points=format_points(q.redeem_points, s),
         redeem_amount=format_money(q.redeem_amount),
         to_pay=format_money(q.to_pay),

@@ -409,6 +409,8 @@ class PurchaseLineOut(Response):
     returned_qty: Quantity
     unit_price: Money
     base_amount: Money
+    discount: Money = "0.00"
+    coupon: str | None = None
     redeem_points: Points
     earn_points: Points
     final_amount: Money
