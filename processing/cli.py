@@ -6,8 +6,11 @@ Owns: argument parsing and printing only; every operation lives in a module of i
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from cashier.program import preset_names
 from processing.admin import AdminError, add_cashier, add_store, create_enrolment_code
 from processing.db import default_url, make_engine, migrate, session_factory, transaction
 from processing.models import Customer
-from processing.state import keys, set_program
+from processing.state import NoProgram, active_program, keys, set_program
 
 EPILOG = """examples:
   processing migrate
@@ -27,6 +30,11 @@ EPILOG = """examples:
   processing cashier add --store iport-msk-1 --name "Анна" --pin 1234 --role senior
   processing serve --port 8765
   processing demo            (demo data in a fresh database, then serve)
+  processing import-customers legacy.csv --store iport-msk-1 --dry-run
+  processing review                      (overdrafts, rejected offline items, sequence gaps)
+  processing review resolve 12 --note "called the customer"
+  processing report stores --since 2026-11-01 --until 2026-11-30
+  processing report cross-chain --json
 
 The database is --db URL, else $PROCESSING_DB, else a SQLite file in the user data folder.
 PostgreSQL: --db postgresql://user:password@host/dbname"""
@@ -40,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (AdminError, ProgramError, ValueError) as exc:
+    except (AdminError, ProgramError, NoProgram, ValueError) as exc:
         print(f"processing: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -109,7 +117,66 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--customers", type=int, default=1000)
     s.set_defaults(func=cmd_demo)
+
+    _admin_report_commands(sub)
     return p
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    """``--db`` after the command too (it overrides the one before it only when given)."""
+    parser.add_argument(
+        "--db", default=argparse.SUPPRESS, help="database URL (as before the command)"
+    )
+
+
+def _admin_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser(
+        "import-customers",
+        help="import customers from a legacy system's CSV export (all or nothing)",
+        description=(
+            "Import customers from a CSV file with a header row (UTF-8, ',' or ';'). Columns, "
+            "in any order: phone, first_name, last_name, card_number, birth_date, email, "
+            "opening_points, window_spend, and optionally phone_verified. Every bad row is "
+            "reported by line number and then nothing is imported. Imported phones never get "
+            "the welcome bonus."
+        ),
+    )
+    s.add_argument("file", type=Path, metavar="FILE.csv")
+    s.add_argument("--store", help="book the opening balances to this store (and its chain)")
+    s.add_argument("--dry-run", action="store_true", help="check the file only; write nothing")
+    _db_option(s)
+    s.set_defaults(func=cmd_import_customers)
+
+    review = sub.add_parser(
+        "review",
+        help="what an admin must look at: overdrafts, rejected offline items, sequence gaps",
+    )
+    review.add_argument("--all", action="store_true", help="resolved items too")
+    review.add_argument("--json", action="store_true", help="JSON instead of a table")
+    _db_option(review)
+    review.set_defaults(func=cmd_review)
+    review_sub = review.add_subparsers(title="review commands")
+    s = review_sub.add_parser("resolve", help="mark a review item resolved")
+    s.add_argument("id", type=int, metavar="ID")
+    s.add_argument("--note", help="what was done (kept in the audit log)")
+    _db_option(s)
+    s.set_defaults(func=cmd_review_resolve)
+
+    report = sub.add_parser("report", help="admin reports").add_subparsers(title="report commands")
+    for name, func, text in (
+        ("stores", cmd_report_stores, "per store and chain: sales, points, returns, overdrafts"),
+        (
+            "cross-chain",
+            cmd_report_cross_chain,
+            "points earned in one chain and spent in another (a matrix)",
+        ),
+    ):
+        s = report.add_parser(name, help=text)
+        s.add_argument("--since", metavar="YYYY-MM-DD", help="first day (UTC), included")
+        s.add_argument("--until", metavar="YYYY-MM-DD", help="last day (UTC), included")
+        s.add_argument("--json", action="store_true", help="JSON instead of a table")
+        _db_option(s)
+        s.set_defaults(func=func)
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -248,6 +315,94 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"enrolment code for a till of store iport-msk-1: {code}")
     args.workers = 1
     return cmd_serve(args)
+
+
+def cmd_import_customers(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import IntegrityError
+
+    from processing.importer import ImportRejected, import_customers
+
+    factory = _factory(args)
+    started = time.perf_counter()
+    try:
+        with transaction(factory) as session:
+            program = active_program(session).program
+            summary = import_customers(
+                session,
+                args.file,
+                program=program,
+                now=datetime.now(UTC),
+                store_id=args.store,
+                dry_run=args.dry_run,
+            )
+    except ImportRejected as exc:
+        print(exc.describe(), file=sys.stderr)
+        return 2
+    except IntegrityError:
+        print(
+            "processing: a phone or card in the file was given to another customer while the "
+            "import ran; nothing was imported. Run the import again: it will name the rows.",
+            file=sys.stderr,
+        )
+        return 2
+    print(replace(summary, seconds=time.perf_counter() - started).describe())
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from processing.reports import review_as_json, review_as_text, review_items
+
+    with transaction(_factory(args)) as session:
+        rows = review_items(session, include_resolved=args.all)
+    if args.json:
+        print(json.dumps(review_as_json(rows), ensure_ascii=False, indent=2))
+    else:
+        print(review_as_text(rows, include_resolved=args.all))
+    return 0
+
+
+def cmd_review_resolve(args: argparse.Namespace) -> int:
+    from processing.reports import resolve_review
+
+    with transaction(_factory(args)) as session:
+        row = resolve_review(session, args.id, now=datetime.now(UTC), note=args.note)
+    print(f"review item {row.id} ({row.kind}) resolved")
+    return 0
+
+
+def _period(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from processing.reports import parse_day, period_of_days
+
+    return period_of_days(
+        parse_day(args.since) if args.since else None,
+        parse_day(args.until) if args.until else None,
+    )
+
+
+def cmd_report_stores(args: argparse.Namespace) -> int:
+    from processing.reports import stores_as_json, stores_as_text, stores_report
+
+    period = _period(args)
+    with transaction(_factory(args)) as session:
+        report = stores_report(session, period)
+    if args.json:
+        print(json.dumps(stores_as_json(report), ensure_ascii=False, indent=2))
+    else:
+        print(stores_as_text(report))
+    return 0
+
+
+def cmd_report_cross_chain(args: argparse.Namespace) -> int:
+    from processing.reports import cross_chain_as_json, cross_chain_as_text, cross_chain_report
+
+    period = _period(args)
+    with transaction(_factory(args)) as session:
+        report = cross_chain_report(session, period)
+    if args.json:
+        print(json.dumps(cross_chain_as_json(report), ensure_ascii=False, indent=2))
+    else:
+        print(cross_chain_as_text(report))
+    return 0
 
 
 if __name__ == "__main__":
