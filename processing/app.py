@@ -8,6 +8,7 @@ plain ``def`` so FastAPI runs them on its thread pool, each in one database tran
 from __future__ import annotations
 
 import base64
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from sqlalchemy import Engine, select, tuple_
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from cashier.identifiers import mask_phone, phone_hash
 from cashier.ledger import Balance
@@ -27,7 +30,7 @@ from processing import customers as cust
 from processing.admin import EnrolmentRefused, enroll_device
 from processing.batches import process_batch
 from processing.carts import calculation, cart_lines, customer_state, live_customer, payments_of
-from processing.db import make_engine, session_factory
+from processing.db import make_engine, read_session_factory, session_factory
 from processing.deps import API, DB, ERRORS, Clock, Factory, Now, Till
 from processing.errors import ApiError, envelope, install
 from processing.housekeeping import Housekeeper
@@ -59,6 +62,7 @@ from sync.protocol import (
 MAX_BODY = 2 * 1024 * 1024
 CALCULATION_TTL = timedelta(minutes=5)
 router = APIRouter(prefix=API)
+log = logging.getLogger("processing")
 
 
 def create_app(
@@ -78,10 +82,12 @@ def create_app(
     """
     engine = engine or make_engine(db_url)
     factory = session_factory(engine)
+    reader = read_session_factory(engine)
     clock = clock or (lambda: datetime.now(UTC))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _ensure_keys(factory)  # so that reads never have to create them
         keeper = Housekeeper(factory, clock, housekeeping) if housekeeping else None
         if keeper:
             keeper.start()
@@ -100,6 +106,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.factory = factory
+    app.state.read_factory = reader
     app.state.clock = clock
     app.state.sms = sms
     app.state.hold_ttl = hold_ttl
@@ -122,6 +129,14 @@ def create_app(
     app.include_router(api_accounts.router)
     app.include_router(api_purchases.router)
     return app
+
+
+def _ensure_keys(factory: sessionmaker[Session]) -> None:
+    try:
+        with factory() as session, session.begin():
+            keys(session)
+    except SQLAlchemyError:
+        log.warning("the database is not ready (run `processing migrate`); keys made on first use")
 
 
 @router.get("/health", response_model=Health)

@@ -2,7 +2,7 @@
 
 Owns: the URL default (a file in the platform's user data dir), engine set-up (SQLite: WAL,
 ``synchronous=FULL``, foreign keys, busy timeout, ``BEGIN IMMEDIATE`` so writers serialise instead
-of failing on upgrade), and running Alembic migrations.  One code path for both databases.
+of failing on upgrade; read-only sessions begin deferred), and running Alembic migrations.  One code path for both databases.
 """
 
 from __future__ import annotations
@@ -68,11 +68,21 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "loyalty_read_only"
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads: on SQLite they take no write lock (plain ``BEGIN``), so lookups run
+    beside a write instead of queueing behind it.  Never write through them."""
+    return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @contextmanager

@@ -36,13 +36,22 @@ def _factory(request: Request) -> sessionmaker[Session]:
 Factory = Annotated[sessionmaker[Session], Depends(_factory)]
 
 
-def _db(factory: Factory) -> Iterator[Session]:
-    with factory() as session, session.begin():
+def _reader(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.read_factory
+    return factory
+
+
+Reader = Annotated[sessionmaker[Session], Depends(_reader)]
+
+
+def _db(reader: Reader) -> Iterator[Session]:
+    with reader() as session, session.begin():
         yield session
 
 
 DB = Annotated[Session, Depends(_db)]
-"""A session in one transaction, for reads.  Mutations commit explicitly before they answer."""
+"""A read-only session in one transaction.  Mutations use ``Factory`` and commit explicitly
+before they answer."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +81,8 @@ def authenticate(session: Session, authorization: str | None) -> TillRef:
     return TillRef(found.id, store.id, store.chain_id, found.name)
 
 
-def _device(factory: Factory, authorization: Annotated[str | None, Header()] = None) -> TillRef:
-    with factory() as session, session.begin():
+def _device(reader: Reader, authorization: Annotated[str | None, Header()] = None) -> TillRef:
+    with reader() as session, session.begin():
         return authenticate(session, authorization)
 
 
