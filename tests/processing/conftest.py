@@ -21,6 +21,7 @@ from processing.admin import add_store, create_enrolment_code
 from processing.app import create_app
 from processing.db import make_engine, migrate, session_factory, transaction
 from processing.models import Card, Customer, LedgerEntry
+from processing.sms import LogGateway
 from processing.state import set_program
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -32,6 +33,8 @@ class Service:
     token: str
     factory: sessionmaker[Session]
     url: str
+    sms: LogGateway
+    """The service's SMS gateway: every SMS it sent is in ``sms.sent``."""
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token}"}
@@ -105,9 +108,10 @@ def service(database_url: str) -> Iterator[Service]:
         add_store(session, "iport-msk-1", "iport", "iPort, Москва")
         code, _ = create_enrolment_code(session, "iport-msk-1", NOW - timedelta(hours=1))
     port = _free_port()
+    gateway = LogGateway()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(database_url, clock=lambda: NOW, engine=engine),
+            create_app(database_url, clock=lambda: NOW, engine=engine, sms=gateway),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -126,7 +130,7 @@ def service(database_url: str) -> Iterator[Service]:
     )
     assert reply.status_code == 201, reply.text
     try:
-        yield Service(base, reply.json()["token"], factory, database_url)
+        yield Service(base, reply.json()["token"], factory, database_url, gateway)
     finally:
         server.should_exit = True
         thread.join(10)
