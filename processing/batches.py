@@ -19,18 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from processing import purchases
+from processing import purchases, registration
+from processing.api_accounts import registration_out
 from processing.deps import TillRef
 from processing.errors import ApiError
 from processing.idempotency import Answer, Outcome, fingerprint, run_in
 from processing.models import Device, IdempotencyRecord, Purchase, ReviewItem, SyncItem
+from processing.state import active_program
 from sync.protocol import (
     BatchItem,
     CancelRequest,
@@ -42,6 +44,7 @@ from sync.protocol import (
     SyncTransactionsRequest,
     SyncTransactionsResponse,
 )
+from sync.protocol_accounts import RegisterRequest
 
 _ATTEMPTS = 5
 M = TypeVar("M", bound=BaseModel)
@@ -53,6 +56,11 @@ class _ReturnItem(ReturnRequest):
 
 class _CancelItem(CancelRequest):
     purchase_id: str
+
+
+class _RegisterItem(RegisterRequest):
+    local_id: Annotated[str, Field(max_length=64)] | None = None
+    """The till's own id of the customer, used by its queued sales until this item is applied."""
 
 
 def process_batch(
@@ -317,6 +325,11 @@ def _action(
 
 
 def _register(session: Session, till: TillRef, body: dict[str, Any], now: datetime) -> Answer:
-    raise ApiError(
-        422, "validation_error", "Registrations in the queue are not supported by this service yet."
-    )
+    """A customer registered at the till while offline: mapped to the phone's account if it has
+    one, else created unverified (no SMS code offline: earns, cannot spend, no welcome bonus)."""
+    item = _parse(_RegisterItem, body)
+    request = RegisterRequest.model_validate(item.model_dump(exclude={"local_id"}))
+    program = active_program(session).program
+    result = registration.register(session, program, till, request, now, offline=True)
+    answer = registration_out(session, program, result, now)
+    return Answer(201 if result.status == "created" else 200, answer)

@@ -9,7 +9,8 @@ purchase) first, prices with the shared engine (:func:`cashier.quote.quote`,
   expiry (30 minutes by default).  Two tills can never hold more than the balance: the customer's
   row is locked while the balance is read and the hold written.
 - ``confirm``: a ``release`` and a ``redeem`` per hold; an ``earn`` lot per line, priced with the
-  real payments under the rules version and tier the purchase was created with.
+  real payments under the rules version and tier the purchase was created with; the birthday
+  bonus when it is due (at most once a year).
 - coupons: checked and held with the points (``pending``), used on confirm, freed on cancel.
 - ``cancel``: a ``release`` per hold.  A purchase left pending past its hold is cancelled by
   itself (``cancel_reason: hold_expired``); a late confirm is accepted only without points.
@@ -67,6 +68,7 @@ from processing.models import (
     PurchaseReturn,
     ReviewItem,
 )
+from processing.registration import grant_birthday_if_due
 from processing.state import active_program, keys, program_by_version
 from sync.protocol import (
     BalanceAfter,
@@ -407,6 +409,8 @@ def _accrue(
     if customer is not None:
         if customer.last_purchase_at is None or customer.last_purchase_at < purchase.occurred_at:
             customer.last_purchase_at = purchase.occurred_at
+        where = TillRef(purchase.device_id, purchase.store_id, purchase.chain_id, "")
+        grant_birthday_if_due(session, program, customer, where, now)
         _bump(customer, now)
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from processing.db import transaction
-from processing.models import LedgerEntry, Purchase, ReviewItem
-from tests.processing.conftest import Service, add_customer
+from processing.models import Customer, LedgerEntry, Purchase, ReviewItem
+from processing.state import set_program
+from tests.processing.conftest import NOW, Service, add_customer
 from tests.processing.test_purchases import AT, ledger_balance, line, post, purchase
 
 
@@ -240,3 +243,51 @@ def test_every_balance_a_till_sees_is_the_raw_ledger_sum(
         assert seen["available"] == synced[customer_id]["balance_snapshot"]["available"]
         assert Decimal(seen["available"]) + Decimal(seen["pending"]) == raw[customer_id]
     assert Decimal(synced["c_1"]["balance_snapshot"]["available"]) == Decimal(-300)
+
+
+def test_an_offline_registration_maps_to_the_phones_account_and_its_sales_follow(
+    service: Service, client: httpx.Client
+) -> None:
+    new = {
+        "phone": "8 (900) 555-00-77",
+        "first_name": "Анна",
+        "local_id": "local_1",
+        "consents": {"pd_processing": True},
+    }
+    known = {"phone": "+79001234567", "first_name": "Иван", "local_id": "local_2"}
+    answer = push(
+        client,
+        item(1, "register", new),
+        item(2, "purchase", sale("local_1", lines=[line(price="2000.00")])),
+        item(3, "register", known),
+        item(4, "purchase", sale("local_2")),
+    )
+    assert [s for _, s, _ in statuses(answer)] == ["accepted"] * 4
+    created = answer["results"][0]["result"]
+    assert created["status"] == "created"
+    assert created["customer"]["phone_confirmed"] is False  # no SMS code offline: cannot spend
+    assert answer["results"][1]["result"]["earn_points"] == "30"
+    assert answer["results"][2]["result"]["status"] == "already_exists"
+    assert answer["results"][2]["result"]["customer"]["id"] == "c_1"
+    with transaction(service.factory) as session:
+        owners = dict(session.execute(select(Purchase.purchase_id, Purchase.customer_id)).all())
+    assert owners[answer["results"][3]["result"]["purchase_id"]] == "c_1"
+    assert owners[answer["results"][1]["result"]["purchase_id"]] == created["customer"]["id"]
+
+
+def test_the_birthday_bonus_comes_with_a_purchase_once_a_year(
+    service: Service, client: httpx.Client
+) -> None:
+    text = resources.files("resources").joinpath("programs", "kanistra.toml").read_text("utf-8")
+    with transaction(service.factory) as session:
+        set_program(session, text, "kanistra.toml", now=NOW)
+        session.execute(
+            update(Customer).where(Customer.id == "c_1").values(birth_date=date(1990, 11, 22))
+        )
+    first = push(client, item(1, "purchase", sale()), item(2, "purchase", sale()))
+    assert [s for _, s, _ in statuses(first)] == ["accepted", "accepted"]
+    with transaction(service.factory) as session:
+        gifts = session.scalars(
+            select(LedgerEntry.amount).where(LedgerEntry.kind == "birthday")
+        ).all()
+    assert gifts == [Decimal(300)]
