@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -95,9 +96,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("fresh_postgres_url"))
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the newest schema, made once per run and copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "processing.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database already at the newest schema (a copy of a migrated template)."""
+    if request.param == "sqlite":
+        target = tmp_path / "processing.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
+        return f"sqlite:///{target}"
+    return str(request.getfixturevalue("migrated_postgres_url"))
+
+
 @pytest.fixture
-def service(database_url: str) -> Iterator[Service]:
-    migrate(database_url)
+def service(migrated_url: str) -> Iterator[Service]:
+    database_url = migrated_url
     engine = make_engine(database_url)
     factory = session_factory(engine)
     text = (

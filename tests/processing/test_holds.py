@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from processing import purchases
 from processing.admin import add_store
 from processing.customers import customer_balance
-from processing.db import make_engine, migrate, session_factory, transaction
+from processing.db import make_engine, session_factory, transaction
 from processing.deps import TillRef
 from processing.errors import ApiError
 from processing.models import Customer, Device
@@ -26,9 +26,8 @@ TTL = timedelta(minutes=30)
 
 
 @pytest.fixture
-def factory(database_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(database_url)
-    engine = make_engine(database_url)
+def factory(migrated_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(migrated_url)
     made = session_factory(engine)
     text = resources.files("resources").joinpath("programs", "nbclub.toml").read_text("utf-8")
     with transaction(made) as session:
