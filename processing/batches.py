@@ -5,7 +5,8 @@ an accepted one, and progress survives a crash mid-batch), serialised per till b
 device's row.  Per item:
 
 - the same ``seq`` with the same key → its first result again (``duplicate``, or the first
-  refusal again); the same ``seq`` with another key → refused (``seq_reused``);
+  refusal again); the same ``seq`` with another key → refused (``seq_reused``); the same key
+  under another ``seq`` → the first result again (a till that renumbered its queue);
 - a key this till already used online (an ambiguous sale queued after a timeout) → ``duplicate``;
 - a ``seq`` beyond the next expected one → the gap is reported in the answer and kept for review,
   and the item is applied anyway (a lost item must not stop the queue);
@@ -121,6 +122,14 @@ def _apply(
                 f"Sequence number {item.seq} was already used by another queued item.",
             )
         return _result_of(item.seq, known.status, known.result, replay=True)
+    renumbered = session.scalars(
+        select(SyncItem).where(
+            SyncItem.device_id == till.device_id,
+            SyncItem.idempotency_key == item.idempotency_key,
+        )
+    ).first()
+    if renumbered is not None:  # the same action queued again under another number
+        return _result_of(item.seq, renumbered.status, renumbered.result, replay=True)
     if item.seq > device.last_seq + 1:
         gap = SeqGap(from_seq=device.last_seq + 1, to_seq=item.seq - 1)
         gaps.append(gap)

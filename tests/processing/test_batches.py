@@ -291,3 +291,20 @@ def test_the_birthday_bonus_comes_with_a_purchase_once_a_year(
             select(LedgerEntry.amount).where(LedgerEntry.kind == "birthday")
         ).all()
     assert gifts == [Decimal(300)]
+
+
+def test_the_same_key_under_another_seq_is_the_same_item(
+    service: Service, client: httpx.Client
+) -> None:
+    key = str(uuid.uuid4())
+    body = sale(redeem="10")
+    first = push(client, item(1, "purchase", body, key))
+    again = push(client, item(2, "purchase", body, key))
+    assert statuses(first) == [(1, "accepted", None)]
+    assert statuses(again) == [(2, "duplicate", None)]
+    bad = push(client, item(3, "cancel", {}, "k-bad-0001"), item(4, "cancel", {}, "k-bad-0001"))
+    assert statuses(bad) == [
+        (3, "rejected", "validation_error"),
+        (4, "rejected", "validation_error"),
+    ]
+    assert ledger_balance(service) == Decimal(90)
