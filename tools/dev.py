@@ -3,7 +3,7 @@
 
     python3 tools/dev.py setup           # system packages (Debian/Ubuntu), .venv, pip install
     python3 tools/dev.py demo [ARGS...]  # setup, then `processing demo ARGS...`
-    python3 tools/dev.py test [ARGS...]  # setup, then ruff, mypy, lint-imports, pytest ARGS...
+    python3 tools/dev.py test [ARGS...]  # setup, then ruff (lint and format), mypy, lint-imports, pytest ARGS...
 
 On Windows: `py tools\\dev.py demo` / `py tools\\dev.py test`.
 """
@@ -212,12 +212,13 @@ def cmd_demo(args: list[str]) -> int:
 
 
 def cmd_test(args: list[str]) -> int:
-    """Set up (test packages), run the four checks, print a summary; 1 if any failed."""
+    """Set up (test packages), run the five checks, print a summary; 1 if any failed."""
     setup(TEST_PACKAGES)
     pytest_env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     report = Path(tempfile.mkdtemp(prefix="loyalty-test-")) / "junit.xml"
     steps: list[tuple[str, list[str], dict[str, str] | None]] = [
         ("ruff", [*tool("ruff", "ruff"), "check", "."], None),
+        ("ruff format", [*tool("ruff", "ruff"), "format", "--check", "."], None),
         ("mypy", tool("mypy", "mypy"), None),
         ("lint-imports", tool("lint-imports", None), None),
         ("pytest", [*tool("pytest", "pytest"), f"--junitxml={report}", *args], pytest_env),
@@ -272,7 +273,9 @@ def print_test_counts(report: Path) -> None:
     total = sum(int(s.get("tests", 0)) for s in suites)
     failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
     skipped = sum(int(s.get("skipped", 0)) for s in suites)
-    print(f"pytest: {total - failed - skipped} passed, {failed} failed, {skipped} skipped", flush=True)
+    print(
+        f"pytest: {total - failed - skipped} passed, {failed} failed, {skipped} skipped", flush=True
+    )
 
 
 def cmd_setup(args: list[str]) -> int:
@@ -303,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("demo", add_help=False, help="setup, then run `processing demo ARGS...`")
     sub.add_parser(
-        "test", add_help=False, help="setup, then ruff, mypy, lint-imports and pytest ARGS..."
+        "test", add_help=False, help="setup, then ruff (lint and format), mypy, lint-imports and pytest ARGS..."
     )
     return parser
 
