@@ -306,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("demo", add_help=False, help="setup, then run `processing demo ARGS...`")
     sub.add_parser(
-        "test", add_help=False, help="setup, then ruff (lint and format), mypy, lint-imports and pytest ARGS..."
+        "test",
+        add_help=False,
+        help="setup, then ruff (lint and format), mypy, lint-imports and pytest ARGS...",
     )
     return parser
 
