@@ -321,7 +321,7 @@ def _action(
         if kind == "return":
             ret = _parse(_ReturnItem, body)
             request = ReturnRequest.model_validate(ret.model_dump(exclude={"purchase_id"}))
-            return purchases.add_return(session, till, ret.purchase_id, request, now)
+            return purchases.add_return(session, till, ret.purchase_id, request, now, offline=True)
         if kind == "cancel":
             cancel = _parse(_CancelItem, body)
             if session.get(Purchase, cancel.purchase_id) is None:

@@ -88,6 +88,17 @@ from sync.protocol import (
 
 HOLD_TTL = timedelta(minutes=30)
 FUTURE_LEEWAY = timedelta(minutes=5)
+OLDEST_QUEUED = timedelta(days=60)
+
+
+def till_time(claimed: datetime, now: datetime, *, offline: bool) -> datetime:
+    """When an event happened: the server's clock online; offline, the till's clock, kept within
+    [now − 60 days, now + 5 minutes] so a till with a wrong clock cannot date points at will."""
+    if not offline:
+        return now
+    return max(min(claimed, now + FUTURE_LEEWAY), now - OLDEST_QUEUED)
+
+
 ZERO = Decimal(0)
 
 
@@ -341,7 +352,7 @@ def _new_purchase(
         payments=[],
         offline=offline,
         overdraft=ZERO,
-        occurred_at=min(body.occurred_at, now + FUTURE_LEEWAY),
+        occurred_at=till_time(body.occurred_at, now, offline=offline),
         created_at=now,
         program_version=version,
         tier=q.tier.code,
@@ -819,7 +830,13 @@ def cancel_unknown(session: Session, till: TillRef, purchase_id: str, now: datet
 
 # -- F. returns ---------------------------------------------------------------------------------
 def add_return(
-    session: Session, till: TillRef, purchase_id: str, body: ReturnRequest, now: datetime
+    session: Session,
+    till: TillRef,
+    purchase_id: str,
+    body: ReturnRequest,
+    now: datetime,
+    *,
+    offline: bool = False,
 ) -> Answer:
     earlier = session.get(PurchaseReturn, body.return_id)
     if earlier is not None:
@@ -906,7 +923,7 @@ def add_return(
         points_revoked=result.points_revoked if customer else ZERO,
         refund_amount=result.refund_amount,
         lines=line_results,
-        occurred_at=min(body.occurred_at, now + FUTURE_LEEWAY),
+        occurred_at=till_time(body.occurred_at, now, offline=offline),
         created_at=now,
     )
     session.add(record)
@@ -1115,7 +1132,7 @@ def apply_offline(session: Session, till: TillRef, body: PurchaseRequest, now: d
     requested = _points(program, body.redeem_points, "/redeem_points")
     lines = cart_lines(session, body.lines)
     payments = payments_of(body.payments)
-    at = min(body.occurred_at, now + FUTURE_LEEWAY)
+    at = till_time(body.occurred_at, now, offline=True)
     if customer is None:
         if requested > 0:
             raise ApiError(

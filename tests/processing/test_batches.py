@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -308,3 +308,20 @@ def test_the_same_key_under_another_seq_is_the_same_item(
         (4, "rejected", "validation_error"),
     ]
     assert ledger_balance(service) == Decimal(90)
+
+
+def test_a_tills_wrong_clock_cannot_date_a_sale_at_will(
+    service: Service, client: httpx.Client
+) -> None:
+    ancient = {**sale(), "occurred_at": "2000-01-01T00:00:00+03:00"}
+    future = {**sale(), "occurred_at": "2030-01-01T00:00:00+03:00"}
+    push(client, item(1, "purchase", ancient), item(2, "purchase", future))
+    online = purchase(
+        state="confirmed", payments=[{"type": "cash"}], occurred_at="2001-01-01T00:00:00Z"
+    )
+    post(client, "/purchases", online)
+    with transaction(service.factory) as session:
+        dated = dict(session.execute(select(Purchase.purchase_id, Purchase.occurred_at)).all())
+    assert dated[ancient["purchase_id"]] == NOW - timedelta(days=60)
+    assert dated[future["purchase_id"]] == NOW + timedelta(minutes=5)
+    assert dated[online["purchase_id"]] == NOW  # online, the service's clock decides
