@@ -320,20 +320,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_import_customers(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import IntegrityError
 
-    from processing.importer import ImportRejected, import_customers
+    from processing.importer import ImportRejected, import_customers, read_file
 
     factory = _factory(args)
     started = time.perf_counter()
+    now = datetime.now(UTC)
+    with transaction(factory) as session:
+        active = active_program(session)
     try:
+        # the file is read and checked before the write transaction (SQLite: the write lock)
+        parsed = read_file(args.file, points_scale=active.program.points_scale, today=now.date())
         with transaction(factory) as session:
-            program = active_program(session).program
+            if active_program(session).version != active.version:
+                raise ValueError(
+                    "the program changed while the file was read; run the import again"
+                )
             summary = import_customers(
                 session,
                 args.file,
-                program=program,
-                now=datetime.now(UTC),
+                program=active.program,
+                now=now,
                 store_id=args.store,
                 dry_run=args.dry_run,
+                parsed=parsed,
             )
     except ImportRejected as exc:
         print(exc.describe(), file=sys.stderr)

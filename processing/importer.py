@@ -29,7 +29,10 @@ What an imported customer gets:
 * the card, bound and active;
 * the legacy balance as one ``opening`` ledger entry, a lot available from the import time and
   expiring per the program (``program.earn_expires_at(now)``); ``--store`` names the store (and so
-  the chain) the balance is booked to, which the cross-chain report shows as where it was earned;
+  the chain) the balance is booked to, which the cross-chain report shows as where it was earned
+  (NBclub's ``since_last_purchase`` expiry counts from ``last_purchase_at``, which the import leaves
+  empty rather than invent a purchase: such a balance burns only after the customer's first
+  purchase plus the program's months);
 * ``window_spend`` as ``customers.opening_spend`` dated the import time (it counts in the tier
   window from then on);
 * an ``audit`` row (action ``import``, the file name and the line), and one ``import_summary`` row
@@ -275,6 +278,8 @@ def _read_header(reader: Iterator[list[str]]) -> tuple[list[str], list[Problem]]
     problems: list[Problem] = []
     seen: set[str] = set()
     for name in header:
+        if not name:
+            continue  # a trailing delimiter (spreadsheets write them): values must stay empty
         if name not in COLUMNS:
             problems.append(
                 Problem(
@@ -334,6 +339,18 @@ def _read_rows(reader: Any, *, points_scale: int, today: date) -> Parsed:
             continue
         row = dict(zip(header, record, strict=True))
         customer, phone, card, row_problems = _check_row(line, row, points_scale, today)
+        if any(cell.strip() for name, cell in zip(header, record, strict=True) if not name):
+            row_problems.append(
+                Problem(
+                    line,
+                    None,
+                    _(
+                        "The line has a value under a column with no name. Name the column in "
+                        "the header, or move the value to its column."
+                    ),
+                )
+            )
+            customer = None
         for value, taken, column, message in (
             (
                 phone,
@@ -559,6 +576,30 @@ def _yes_no(raw: str) -> bool:
 
 
 # --- writing ---------------------------------------------------------------------------------
+def read_file(path: Path, *, points_scale: int, today: date, name: str | None = None) -> Parsed:
+    """Read and check ``path`` (no database: do it before taking the database's write lock).
+
+    Raises:
+        ImportRejected: the file cannot be read at all.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportRejected(
+            name or path.name,
+            [
+                Problem(
+                    None,
+                    None,
+                    _("The file cannot be read ({error}). Check the path.").format(
+                        error=exc.strerror or exc
+                    ),
+                )
+            ],
+        ) from None
+    return parse_file(data, points_scale=points_scale, today=today)
+
+
 def import_customers(
     session: Session,
     path: Path,
@@ -568,6 +609,7 @@ def import_customers(
     store_id: str | None = None,
     dry_run: bool = False,
     name: str | None = None,
+    parsed: Parsed | None = None,
 ) -> ImportSummary:
     """Check ``path`` and import its customers in the caller's transaction.
 
@@ -579,27 +621,16 @@ def import_customers(
         store_id: the store the opening balances are booked to (its chain too), or None.
         dry_run: check everything, database clashes included, and write nothing.
         name: the file name to record and report (default: ``path.name``).
+        parsed: ``read_file(path, ...)`` done already (outside the transaction), or None to read
+            it here.
 
     Raises:
         ImportRejected: any problem at all; nothing was written.
     """
     started = time.perf_counter()
     label = name or path.name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImportRejected(
-            label,
-            [
-                Problem(
-                    None,
-                    None,
-                    _("The file cannot be read ({error}). Check the path.").format(
-                        error=exc.strerror or exc
-                    ),
-                )
-            ],
-        ) from None
+    if parsed is None:
+        parsed = read_file(path, points_scale=program.points_scale, today=now.date(), name=label)
     chain_id: str | None = None
     if store_id is not None:
         store = session.get(Store, store_id)
@@ -618,7 +649,6 @@ def import_customers(
                 ],
             )
         chain_id = store.chain_id
-    parsed = parse_file(data, points_scale=program.points_scale, today=now.date())
     problems = list(parsed.problems)
     problems += _clashes_with_database(session, parsed.customers)
     if problems:

@@ -300,6 +300,8 @@ def test_dry_run_checks_everything_and_writes_nothing(
         ("phone,phone_verified\n+79001234567,может быть\n", 2, "phone_verified"),
         ("card_number,phone_verified\n2200000000002,1\n", 2, "phone_verified"),
         ("phone,first_name\n+79001234567," + "я" * 101 + "\n", 2, "first_name"),
+        ("phone,first_name,\n+79001234567,Иван,лишнее\n", 2, None),
+        ('phone,first_name\n+79001234567,"Иван\n', 2, None),
     ],
 )
 def test_file_problems(
@@ -311,6 +313,11 @@ def test_file_problems(
 ) -> None:
     rejected = _rejected(factory, _csv(tmp_path, content))
     assert [(p.line, p.column) for p in rejected.problems] == [(line, column)]
+
+
+def test_a_trailing_delimiter_is_fine(factory: sessionmaker[Session], tmp_path: Path) -> None:
+    path = _csv(tmp_path, "phone;first_name;\n+79001234567;Иван;\n+79001112233;Анна;\n")
+    assert _import(factory, path).customers == 2
 
 
 def test_not_utf8_names_the_line(factory: sessionmaker[Session], tmp_path: Path) -> None:
