@@ -205,7 +205,11 @@ class ImportSummary:
 @dataclass
 class Parsed:
     customers: list[LegacyCustomer] = field(default_factory=list)
+    """The good rows (all of them when ``problems`` is empty)."""
     problems: list[Problem] = field(default_factory=list)
+    identities: list[tuple[int, str | None, str | None]] = field(default_factory=list)
+    """``(line, phone, card)`` of every row whose phone or card is valid, bad rows too: clashes
+    with the database are reported for those as well."""
 
 
 class _Bad(Exception):
@@ -339,6 +343,8 @@ def _read_rows(reader: Any, *, points_scale: int, today: date) -> Parsed:
             continue
         row = dict(zip(header, record, strict=True))
         customer, phone, card, row_problems = _check_row(line, row, points_scale, today)
+        if phone or card:
+            result.identities.append((line, phone, card))
         if any(cell.strip() for name, cell in zip(header, record, strict=True) if not name):
             row_problems.append(
                 Problem(
@@ -650,7 +656,7 @@ def import_customers(
             )
         chain_id = store.chain_id
     problems = list(parsed.problems)
-    problems += _clashes_with_database(session, parsed.customers)
+    problems += _clashes_with_database(session, parsed.identities)
     if problems:
         raise ImportRejected(label, problems)
     rows = parsed.customers
@@ -708,31 +714,33 @@ def _already(session: Session, column: Any, result: Any, values: Sequence[str]) 
     return found
 
 
-def _clashes_with_database(session: Session, customers: Sequence[LegacyCustomer]) -> list[Problem]:
+def _clashes_with_database(
+    session: Session, identities: Sequence[tuple[int, str | None, str | None]]
+) -> list[Problem]:
     problems: list[Problem] = []
-    phones = _already(session, Customer.phone, Customer.id, [c.phone for c in customers if c.phone])
-    cards = _already(session, Card.number, Card.customer_id, [c.card for c in customers if c.card])
-    for c in customers:
-        if c.phone and c.phone in phones:
+    phones = _already(session, Customer.phone, Customer.id, [p for _, p, _ in identities if p])
+    cards = _already(session, Card.number, Card.customer_id, [c for _, _, c in identities if c])
+    for line, phone, card in identities:
+        if phone and phone in phones:
             problems.append(
                 Problem(
-                    c.line,
+                    line,
                     "phone",
                     _(
                         "The phone {phone} already belongs to customer {customer}. Existing "
                         "customers are not overwritten: remove the row from the file."
-                    ).format(phone=c.phone, customer=phones[c.phone]),
+                    ).format(phone=phone, customer=phones[phone]),
                 )
             )
-        if c.card and c.card in cards:
+        if card and card in cards:
             problems.append(
                 Problem(
-                    c.line,
+                    line,
                     "card_number",
                     _(
                         "The card {card} already belongs to customer {customer}. Remove the "
                         "card from the row (or the row from the file)."
-                    ).format(card=c.card, customer=cards[c.card]),
+                    ).format(card=card, customer=cards[card]),
                 )
             )
     return problems

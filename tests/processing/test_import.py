@@ -233,11 +233,20 @@ def test_phone_or_card_of_an_existing_customer_is_an_error_not_an_overwrite(
     before = _counts(factory)
     path = _csv(
         tmp_path,
-        f"phone,first_name,card_number\n+79009998877,Новое,{CARD_1}\n8 900 123-45-67,Новое,\n",
+        "phone,first_name,card_number,email\n"
+        f"+79009998877,Новое,{CARD_1},\n"
+        "8 900 123-45-67,Новое,,\n"
+        "+79001234567,Новое,,not-an-email\n",  # a bad row still gets its clash reported
     )
     rejected = _rejected(factory, path)
-    assert [(p.line, p.column) for p in rejected.problems] == [(2, "card_number"), (3, "phone")]
-    assert all("c_old" in p.message for p in rejected.problems)
+    assert [(p.line, p.column) for p in rejected.problems] == [
+        (2, "card_number"),
+        (3, "phone"),
+        (4, "phone"),
+        (4, "phone"),
+        (4, "email"),
+    ]
+    assert sum("c_old" in p.message for p in rejected.problems) == 3
     assert _counts(factory) == before
     with transaction(factory) as session:
         assert session.get(Customer, "c_old").first_name == "Старое"  # type: ignore[union-attr]
