@@ -217,9 +217,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level="warning",
         )
     else:
+        from datetime import timedelta
+
         from processing.app import create_app
 
-        uvicorn.run(create_app(url), host=args.host, port=args.port, log_level="warning")
+        app = create_app(url, housekeeping=timedelta(minutes=10))
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
