@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -19,6 +19,8 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from sqlalchemy import Engine, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cashier.identifiers import mask_phone, phone_hash
 from cashier.ledger import Balance
@@ -31,7 +33,7 @@ from processing.admin import EnrolmentRefused, enroll_device
 from processing.batches import process_batch
 from processing.carts import calculation, cart_lines, customer_state, live_customer, payments_of
 from processing.db import make_engine, read_session_factory, session_factory
-from processing.deps import API, DB, ERRORS, Clock, Factory, Now, Till
+from processing.deps import API, DB, ERRORS, AuthCache, Clock, Factory, Now, Till
 from processing.errors import ApiError, envelope, install
 from processing.housekeeping import Housekeeper
 from processing.models import Card, Customer, Store
@@ -107,28 +109,46 @@ def create_app(
     app.state.engine = engine
     app.state.factory = factory
     app.state.read_factory = reader
+    app.state.auth_cache = AuthCache()
     app.state.clock = clock
     app.state.sms = sms
     app.state.hold_ttl = hold_ttl
     install(app)
 
-    @app.middleware("http")
-    async def _request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            too_large = "The request body is too large (at most 2 MB)."
-            return envelope(request, ApiError(413, "validation_error", too_large))
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = request.state.request_id
-        return response
-
+    app.add_middleware(RequestIdAndLimit)
     app.include_router(router)
     app.include_router(api_accounts.router)
     app.include_router(api_purchases.router)
     return app
+
+
+class RequestIdAndLimit:
+    """Pure ASGI middleware: a request id on every answer (the till's ``X-Request-Id`` or a new
+    one), and bodies over 2 MB refused before they are read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = headers.get("x-request-id") or str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            too_large = "The request body is too large (at most 2 MB)."
+            response = envelope(Request(scope), ApiError(413, "validation_error", too_large))
+            await response(scope, receive, send)
+            return
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault("X-Request-Id", request_id)
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def _ensure_keys(factory: sessionmaker[Session]) -> None:

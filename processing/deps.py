@@ -7,6 +7,8 @@ the error responses documented on every route.  Route modules import from here, 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,10 +16,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from processing.admin import device_for_token
 from processing.errors import ApiError
 from processing.models import Store
+from processing.security import hash_token
 from sync.protocol import ErrorEnvelope
 
 API = "/api/v1"
@@ -28,7 +32,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 Clock = Callable[[], datetime]
 
 
-def _factory(request: Request) -> sessionmaker[Session]:
+async def _factory(request: Request) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = request.app.state.factory
     return factory
 
@@ -36,7 +40,7 @@ def _factory(request: Request) -> sessionmaker[Session]:
 Factory = Annotated[sessionmaker[Session], Depends(_factory)]
 
 
-def _reader(request: Request) -> sessionmaker[Session]:
+async def _reader(request: Request) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = request.app.state.read_factory
     return factory
 
@@ -81,16 +85,53 @@ def authenticate(session: Session, authorization: str | None) -> TillRef:
     return TillRef(found.id, store.id, store.chain_id, found.name)
 
 
-def _device(reader: Reader, authorization: Annotated[str | None, Header()] = None) -> TillRef:
+AUTH_CACHE_S = 10.0
+"""How long a process trusts a till key it has checked: a disabled till is refused within this."""
+
+
+class AuthCache:
+    """Till keys this process has checked recently (hash → till), so most requests skip a query."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, TillRef]] = {}
+
+    def get(self, key: str) -> TillRef | None:
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: str, till: TillRef) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + AUTH_CACHE_S, till)
+
+
+def _lookup(reader: sessionmaker[Session], authorization: str | None) -> TillRef:
     with reader() as session, session.begin():
         return authenticate(session, authorization)
+
+
+async def _device(
+    request: Request, reader: Reader, authorization: Annotated[str | None, Header()] = None
+) -> TillRef:
+    cache: AuthCache = request.app.state.auth_cache
+    key = hash_token(authorization) if authorization else ""
+    till = cache.get(key) if key else None
+    if till is None:
+        till = await run_in_threadpool(_lookup, reader, authorization)
+        cache.put(key, till)
+    return till
 
 
 Till = Annotated[TillRef, Depends(_device)]
 """The calling till."""
 
 
-def _now(request: Request) -> datetime:
+async def _now(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock()
 

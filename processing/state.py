@@ -2,7 +2,8 @@
 
 Owns: the wallet-token signing key and the phone-hash key (generated once, on first use), and the
 active program version (``processing program set``).  Both are read often, so they are cached per
-process and re-read when the program version changes.
+process and database: the keys for good, parsed programs by version (a version's text never
+changes), and which version is active for ``ACTIVE_TTL_S`` seconds.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,7 +44,7 @@ class ActiveProgram:
 
 _lock = threading.Lock()
 _keys_cache: dict[str, Keys] = {}
-_program_cache: dict[str, ActiveProgram] = {}
+_program_cache: dict[tuple[str, str], ActiveProgram] = {}
 
 
 def _b64(raw: bytes) -> str:
@@ -85,17 +87,20 @@ class NoProgram(LookupError):
     """No program has been set on this service yet."""
 
 
-def active_program(session: Session) -> ActiveProgram:
-    row = session.scalars(
-        select(ProgramVersion)
-        .where(ProgramVersion.active.is_(True))
-        .order_by(ProgramVersion.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        raise NoProgram("no program is set: run `processing program set nbclub`")
+ACTIVE_TTL_S = 2.0
+"""How long a process trusts its idea of the active program (a new one is seen within this)."""
+_active_cache: dict[str, tuple[float, ActiveProgram]] = {}
+
+
+def _db_key(session: Session) -> str:
+    return str(session.get_bind().engine.url)
+
+
+def _parsed(session: Session, row: ProgramVersion) -> ActiveProgram:
+    """The parsed program of a stored version (versions never change text within a database)."""
+    key = (_db_key(session), row.version)
     with _lock:
-        cached = _program_cache.get(row.version)
+        cached = _program_cache.get(key)
     if cached is None:
         cached = ActiveProgram(
             parse_program(row.toml, source=f"program {row.version}"),
@@ -104,8 +109,29 @@ def active_program(session: Session) -> ActiveProgram:
             row.activated_at,
         )
         with _lock:
-            _program_cache[row.version] = cached
+            _program_cache[key] = cached
     return cached
+
+
+def active_program(session: Session) -> ActiveProgram:
+    """The active program, re-read from the database at most every ``ACTIVE_TTL_S`` seconds."""
+    db, now = _db_key(session), time.monotonic()
+    with _lock:
+        hit = _active_cache.get(db)
+    if hit is not None and now - hit[0] < ACTIVE_TTL_S:
+        return hit[1]
+    row = session.scalars(
+        select(ProgramVersion)
+        .where(ProgramVersion.active.is_(True))
+        .order_by(ProgramVersion.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise NoProgram("no program is set: run `processing program set nbclub`")
+    found = _parsed(session, row)
+    with _lock:
+        _active_cache[db] = (now, found)
+    return found
 
 
 def program_by_version(session: Session, version: str | None) -> Program:
@@ -113,21 +139,13 @@ def program_by_version(session: Session, version: str | None) -> Program:
     if version is None:
         return active_program(session).program
     with _lock:
-        cached = _program_cache.get(version)
+        cached = _program_cache.get((_db_key(session), version))
     if cached is not None:
         return cached.program
     row = session.scalars(select(ProgramVersion).where(ProgramVersion.version == version)).first()
     if row is None:
         return active_program(session).program
-    found = ActiveProgram(
-        parse_program(row.toml, source=f"program {row.version}"),
-        row.version,
-        row.toml,
-        row.activated_at,
-    )
-    with _lock:
-        _program_cache[row.version] = found
-    return found.program
+    return _parsed(session, row).program
 
 
 def set_program(
@@ -159,4 +177,6 @@ def set_program(
     )
     row.active = True
     session.flush()
+    with _lock:
+        _active_cache.pop(_db_key(session), None)
     return ActiveProgram(program, row.version, row.toml, row.activated_at)

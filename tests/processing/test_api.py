@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import httpx
+import pytest
+from sqlalchemy import update
 
 from cashier.identifiers import sign_wallet_token
+from processing import deps
 from processing.admin import create_enrolment_code
 from processing.db import transaction
+from processing.models import Device
 from processing.state import keys
 from tests.processing.conftest import NOW, Service, add_customer
 
@@ -176,3 +181,22 @@ def test_customer_sync_pages_by_cursor_with_minimal_pii(service: Service) -> Non
                 break
         assert seen == [f"c_{i:03d}" for i in range(5)]
         assert c.get("/sync/customers", params={"cursor": "!!"}).status_code == 400
+
+
+def test_a_disabled_till_is_refused_once_its_cached_key_lapses(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deps, "AUTH_CACHE_S", 0.2)
+    body = {"identifier": {"type": "phone", "value": "+79001234567"}}
+    with service.client() as c:
+        assert (
+            c.post("/customers/identify", json=body, headers={"X-Request-Id": "r-1"}).headers[
+                "X-Request-Id"
+            ]
+            == "r-1"
+        )
+        with transaction(service.factory) as session:
+            session.execute(update(Device).values(disabled=True))
+        time.sleep(0.3)
+        refused = c.post("/customers/identify", json=body)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
