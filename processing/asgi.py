@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from processing.app import create_app
 from processing.db import default_url
+from processing.serving import HOUSEKEEPING
 
-app = create_app(default_url(), housekeeping=timedelta(minutes=10))
+app = create_app(default_url(), housekeeping=HOUSEKEEPING)

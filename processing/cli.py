@@ -64,14 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", help="database URL (default: $PROCESSING_DB or a SQLite file)")
     sub = p.add_subparsers(title="commands")
+    _service_commands(sub)
+    _admin_report_commands(sub)
+    return p
 
+
+def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("serve", help="run the HTTP API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--workers", type=int, default=1)
+    _db_option(s)
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("migrate", help="create or upgrade the database schema")
+    _db_option(s)
     s.set_defaults(func=cmd_migrate)
 
     prog = sub.add_parser("program", help="the loyalty program").add_subparsers(
@@ -81,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "set", help=f"activate a preset ({', '.join(preset_names())}) or a TOML file"
     )
     s.add_argument("source", metavar="PRESET|FILE.toml")
+    _db_option(s)
     s.set_defaults(func=cmd_program_set)
 
     store = sub.add_parser("store", help="stores").add_subparsers(title="store commands")
@@ -88,10 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--id", required=True)
     s.add_argument("--chain", required=True)
     s.add_argument("--name", required=True)
+    _db_option(s)
     s.set_defaults(func=cmd_store_add)
 
     s = sub.add_parser("enroll", help="print a one-time enrolment code for a till of a store")
     s.add_argument("--store", required=True)
+    _db_option(s)
     s.set_defaults(func=cmd_enroll)
 
     cashier = sub.add_parser("cashier", help="cashiers").add_subparsers(title="cashier commands")
@@ -100,16 +110,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--name", required=True)
     s.add_argument("--pin", required=True)
     s.add_argument("--role", choices=["cashier", "senior"], default="cashier")
+    _db_option(s)
     s.set_defaults(func=cmd_cashier_add)
 
     s = sub.add_parser("wallet-token", help="print a signed wallet QR token (LW1) for a customer")
     s.add_argument("customer_id")
     s.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
     s.add_argument("--qr", type=Path, help="also write the QR code to this PNG file")
+    _db_option(s)
     s.set_defaults(func=cmd_wallet_token)
 
     s = sub.add_parser("demo-data", help="fill an empty database with deterministic demo data")
     s.add_argument("--customers", type=int, default=1000)
+    _db_option(s)
     s.set_defaults(func=cmd_demo_data)
 
     s = sub.add_parser("demo", help="demo data in a fresh database (if empty), then serve")
@@ -117,9 +130,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--customers", type=int, default=1000)
     s.set_defaults(func=cmd_demo)
-
-    _admin_report_commands(sub)
-    return p
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
@@ -196,7 +206,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from processing.serving import serve
 
     url = _url(args)
     migrate(url)
@@ -205,24 +215,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"processing service on http://{args.host}:{args.port}/api/v1  (database: {url})",
         flush=True,
     )
-    if args.workers > 1:
-        import os
-
-        os.environ["PROCESSING_DB"] = url
-        uvicorn.run(
-            "processing.asgi:app",
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level="warning",
-        )
-    else:
-        from datetime import timedelta
-
-        from processing.app import create_app
-
-        app = create_app(url, housekeeping=timedelta(minutes=10))
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(url, args.host, args.port, args.workers)
     return 0
 
 

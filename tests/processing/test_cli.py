@@ -123,3 +123,44 @@ def test_help_documents_the_commands(argv: list[str], tmp_path: Path) -> None:
     )
     assert out.returncode == 0
     assert "processing" in out.stdout
+
+
+def test_serve_with_workers_takes_the_database_after_the_command(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "processing.cli",
+            "serve",
+            "--db",
+            str(db),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "serve --workers 2 did not answer in 60 s"
+            time.sleep(0.2)
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded"  # migrated, but no program set yet
+        assert db.exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(30)
