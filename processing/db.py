@@ -49,8 +49,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _sqlite_setup(engine)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # As many pooled connections as requests a worker runs at once (its thread pool), so that
+    # connections are reused instead of opened and closed under load.
+    kwargs.setdefault("pool_size", 25)
+    kwargs.setdefault("max_overflow", 15)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
