@@ -66,6 +66,8 @@ def check(
     purchase_id: str | None = None,
 ) -> list[CouponCheck]:
     """The status of each code for this cart, and the discounts of those that apply."""
+    if not codes:
+        return []
     found = {
         c.code: c
         for c in session.scalars(select(Coupon).where(Coupon.code.in_([c.upper() for c in codes])))

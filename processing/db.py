@@ -8,6 +8,7 @@ of failing on upgrade; read-only sessions begin deferred), and running Alembic m
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -68,10 +69,31 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # Writers of this process queue on a lock before SQLite's own: a waiting thread is woken the
+    # moment the writer before it commits, instead of polling the busy handler with growing sleeps
+    # (which let some requests wait seconds under load).  Other processes still meet busy_timeout.
+    writers = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not writers.acquire(timeout=30):
+            raise TimeoutError("the database stayed busy for 30 s")
+        conn.info["holds_write_lock"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.info.pop("holds_write_lock", None)
+            writers.release()
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        if conn.info.pop("holds_write_lock", False):
+            writers.release()
 
 
 READ_ONLY = "loyalty_read_only"
