@@ -37,6 +37,7 @@ from processing.deps import API, DB, ERRORS, AuthCache, Clock, Factory, Now, Til
 from processing.errors import ApiError, envelope, install
 from processing.housekeeping import Housekeeper
 from processing.models import Card, Customer, Store
+from processing.otp import consume_confirmation
 from processing.purchases import HOLD_TTL
 from processing.state import active_program, keys
 from processing.views import (
@@ -228,9 +229,26 @@ def identify(body: IdentifyRequest, session: DB, now: Now, till: Till) -> Identi
     found = cust.identify(session, body.identifier.type, body.identifier.value, keys(session), at)
     if found.customer is None or found.status != "found":
         return IdentifyResponse(status=found.status, message=found.message, server_time=at)  # type: ignore[arg-type]
-    view, bal = customer_out(session, program, found.customer, at, verified=found.verified)
+    verified, message = found.verified, None
+    if body.confirmation_token and not verified:
+        try:
+            consume_confirmation(
+                session,
+                body.confirmation_token,
+                purpose="identify",
+                device_id=till.device_id,
+                phone=found.customer.phone,
+                customer_id=found.customer.id,
+                now=at,
+                spend=False,
+            )
+            verified = True
+        except ApiError as exc:
+            message = exc.message
+    view, bal = customer_out(session, program, found.customer, at, verified=verified)
     return IdentifyResponse(
         status="found",
+        message=message,
         customer=view,
         balance=bal,
         redeem_policy=redeem_policy(program),

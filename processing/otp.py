@@ -374,15 +374,18 @@ def consume_confirmation(
     session: Session,
     token: str | None,
     *,
-    purpose: str,
+    purpose: str | tuple[str, ...],
     device_id: str,
     phone: str | None = None,
     customer_id: str | None = None,
     now: datetime,
+    spend: bool = True,
 ) -> Otp:
-    """Spend a confirmation token: it must match the purpose, the till, the phone and customer.
+    """Spend a confirmation token: it must match the purpose (one of them, if several), the till,
+    the phone and customer.  With ``spend=False`` only check it (identify marks the customer
+    verified without using the token up, so the sale can still spend it).
 
-    Returns the verified code's row (``token_used_at`` set).
+    Returns the verified code's row (``token_used_at`` set when spent).
 
     Raises:
         ApiError: 422 ``otp_required`` (no token), ``otp_invalid`` (unknown, used, or issued for
@@ -397,9 +400,10 @@ def consume_confirmation(
     ).first()
     if otp is None or otp.verified_at is None:
         raise _invalid("The confirmation token is not known: verify the SMS code again.")
-    if otp.purpose != purpose:
+    purposes = (purpose,) if isinstance(purpose, str) else purpose
+    if otp.purpose not in purposes:
         raise _invalid(
-            f"The confirmation token was issued for {otp.purpose!r}, not {purpose!r}: "
+            f"The confirmation token was issued for {otp.purpose!r}, not {purposes[0]!r}: "
             "send a code for this action."
         )
     if otp.device_id != device_id:
@@ -414,8 +418,9 @@ def consume_confirmation(
         raise ApiError(
             422, "otp_expired", "The confirmation token has expired: send and verify a new code."
         )
-    otp.token_used_at = now
-    session.flush()
+    if spend:
+        otp.token_used_at = now
+        session.flush()
     return otp
 
 

@@ -312,7 +312,7 @@ def _check_presence(
         consume_confirmation(
             session,
             body.confirmation_token,
-            purpose="redeem",
+            purpose=("redeem", "identify"),
             device_id=till.device_id,
             customer_id=customer.id,
             now=now,

@@ -79,6 +79,9 @@ class IdentifierIn(Request):
 class IdentifyRequest(Request):
     identifier: IdentifierIn
     purpose: Literal["sale", "return", "info"] = "sale"
+    confirmation_token: Annotated[str, Field(max_length=128)] | None = None
+    """From ``/otp/verify`` (purpose ``identify``): the customer proved the phone is theirs, so
+    ``auth_level`` is ``verified``; the sale may then spend the token instead of a new code."""
 
 
 class CardOut(Response):

@@ -3,6 +3,7 @@ returns, exactly-once keys and concurrent tills."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -500,3 +501,33 @@ def test_a_line_without_a_category_takes_the_catalogues(
     data = reply.json()
     assert (data["redeem"]["max_points"], data["totals"]["earn_points"]) == ("0", "0")
     assert data["redeem"]["cap_reasons"] == ["no_eligible_lines"]
+
+
+def test_phone_and_sms_code_make_the_customer_verified_and_pay_for_the_big_spend(
+    service: Service, client: httpx.Client
+) -> None:
+    add_customer(service.factory, "c_7", "+79007770000", points=5000)
+    otp = post(
+        client, "/otp/send", {"phone": "+79007770000", "purpose": "identify", "customer_id": "c_7"}
+    )
+    assert otp.status_code == 200, otp.text
+    code = re.search(r"\b(\d{4,6})\b", service.sms.messages_to("+79007770000")[-1])
+    assert code is not None
+    verified = client.post(
+        "/otp/verify", json={"otp_id": otp.json()["otp_id"], "code": code.group(1)}
+    )
+    token = verified.json()["confirmation_token"]
+    ident = {"identifier": {"type": "phone", "value": "+79007770000"}, "confirmation_token": token}
+    seen = client.post("/customers/identify", json=ident).json()
+    assert seen["customer"]["auth_level"] == "verified"
+    assert (
+        client.post("/customers/identify", json=ident).json()["customer"]["auth_level"]
+        == "verified"
+    )
+    wrong = client.post("/customers/identify", json={**ident, "confirmation_token": "nope"}).json()
+    assert (wrong["customer"]["auth_level"], bool(wrong["message"])) == ("identified", True)
+
+    big = purchase("c_7", redeem="4000", lines=[line(price="10000.00")], confirmation_token=token)
+    assert post(client, "/purchases", big).status_code == 201
+    again = purchase("c_7", redeem="600", lines=[line(price="10000.00")], confirmation_token=token)
+    assert post(client, "/purchases", again).json()["error"]["code"] == "otp_invalid"  # spent
