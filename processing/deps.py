@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -115,9 +116,19 @@ def _lookup(reader: sessionmaker[Session], authorization: str | None) -> TillRef
         return authenticate(session, authorization)
 
 
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="till key",
+    description="The till's key, given once at enrolment (`POST /devices/enroll`).",
+)
+
+
 async def _device(
-    request: Request, reader: Reader, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    reader: Reader,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TillRef:
+    authorization = f"Bearer {credentials.credentials}" if credentials else None
     cache: AuthCache = request.app.state.auth_cache
     key = hash_token(authorization) if authorization else ""
     till = cache.get(key) if key else None
