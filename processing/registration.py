@@ -383,12 +383,19 @@ def _bonus_lot(
 def grant_welcome_if_due(
     session: Session, program: Program, customer: Customer, till: TillRef | None, now: datetime
 ) -> LedgerEntry | None:
-    """Give the welcome bonus if the program has one, the phone never had it, and (when the
-    program asks) the phone is verified.  Returns the new ledger lot, or None."""
+    """Give the welcome bonus if the program has one, neither the phone nor the customer ever had
+    it (not again after a change of number), and (when the program asks) the phone is verified.
+    Returns the new ledger lot, or None."""
     if program.welcome_bonus is None or customer.deleted or not customer.phone:
         return None
     phone = customer.phone
-    ever = session.get(PhoneWelcome, phone) is not None
+    ever = (
+        session.get(PhoneWelcome, phone) is not None
+        or session.scalars(  # this customer had it on a number they have since changed
+            select(PhoneWelcome.phone).where(PhoneWelcome.customer_id == customer.id).limit(1)
+        ).first()
+        is not None
+    )
     points = welcome_bonus_due(
         program, phone_verified=customer.phone_verified, phone_ever_welcomed=ever
     )

@@ -35,7 +35,7 @@ from processing.models import (
     SmsSent,
 )
 from processing.otp import consume_confirmation
-from processing.registration import grant_birthday_if_due, register
+from processing.registration import grant_birthday_if_due, grant_welcome_if_due, register
 from processing.state import active_program, set_program
 from sync.protocol_accounts import RegisterRequest
 from tests.processing.conftest import NOW, Service, add_customer
@@ -405,6 +405,21 @@ def test_the_same_phone_after_delete_gets_no_second_welcome(service: Service) ->
     assert _customer(service, first).phone is None  # released for the new account
     with transaction(service.factory) as session:
         assert session.scalar(select(func.count()).select_from(PhoneWelcome)) == 1
+
+
+def test_a_customer_who_changes_number_gets_no_second_welcome(service: Service) -> None:
+    _use_program(service, "kanistra")
+    with service.client() as c:
+        first = _register(c, confirmation_token=_confirm(service, c)).json()["customer"]["id"]
+    assert [e.amount for e in _ledger(service, first, "welcome")] == [Decimal(200)]
+    till = _till(service)
+    with transaction(service.factory) as session:  # the customer moves to a new number
+        customer = session.get(Customer, first)
+        assert customer is not None
+        customer.phone, customer.phone_verified = "+79009998877", True
+        program = active_program(session).program
+        assert grant_welcome_if_due(session, program, customer, till, NOW) is None
+    assert [e.amount for e in _ledger(service, first, "welcome")] == [Decimal(200)]
 
 
 def test_unverified_registration_gets_the_bonus_when_the_phone_is_verified(
