@@ -1,0 +1,1 @@
+"""The till's durable local store: SQLite with Alembic migrations (see :mod:`cashier.store.db`)."""

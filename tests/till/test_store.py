@@ -1,0 +1,94 @@
+"""The till's database: migrations, the single-instance lock, the integrity check, exact values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from cashier.store.db import StoreDamaged, StoreLocked, open_store
+from cashier.store.models import Base, Meta, OfflineSpend
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def test_a_new_folder_gets_the_newest_schema_and_it_matches_the_models(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    try:
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert store.healthy
+    finally:
+        store.close()
+    again = open_store(tmp_path)  # reopening an up-to-date database changes nothing
+    again.close()
+
+
+def test_points_stay_exact(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    try:
+        with store.write() as s:
+            s.add(
+                OfflineSpend(
+                    customer_id="c", day="2026-11-23", points=Decimal("0.1") + Decimal("0.2")
+                )
+            )
+        with store.read() as s:
+            row = s.get(OfflineSpend, ("c", "2026-11-23"))
+            assert row is not None and row.points == Decimal("0.3")
+    finally:
+        store.close()
+
+
+def test_a_second_copy_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    try:
+        with pytest.raises(StoreLocked) as refused:
+            open_store(tmp_path)
+        assert str(tmp_path) in refused.value.message
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from cashier.store.db import open_store; open_store({str(tmp_path)!r})",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert other.returncode != 0 and "StoreLocked" in other.stderr
+    finally:
+        store.close()
+    open_store(tmp_path).close()  # free again once the first copy is gone
+
+
+def test_a_damaged_database_stops_loyalty_operations(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    with store.write() as s:
+        for i in range(2000):
+            s.add(Meta(key=f"k{i}", value="x" * 100))
+    store.close()
+    db = tmp_path / "till.db"
+    raw = bytearray(db.read_bytes())
+    for offset in range(4096 * 3, min(len(raw), 4096 * 40), 4096):  # scribble over b-tree pages
+        raw[offset + 8 : offset + 64] = b"\xff" * 56
+    db.write_bytes(bytes(raw))
+    for extra in ("till.db-wal", "till.db-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    damaged = open_store(tmp_path, migrate=False)
+    try:
+        assert not damaged.healthy
+        with pytest.raises(StoreDamaged) as stopped:
+            damaged.check_healthy()
+        assert "integrity" in stopped.value.message or "целостност" in stopped.value.message
+    finally:
+        damaged.close()
