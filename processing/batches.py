@@ -37,6 +37,7 @@ from processing.state import active_program
 from sync.protocol import (
     BatchItem,
     CancelRequest,
+    ConfirmRequest,
     ItemError,
     ItemResult,
     PurchaseRequest,
@@ -56,6 +57,10 @@ class _ReturnItem(ReturnRequest):
 
 
 class _CancelItem(CancelRequest):
+    purchase_id: str
+
+
+class _ConfirmItem(ConfirmRequest):
     purchase_id: str
 
 
@@ -251,7 +256,7 @@ def _result_of(seq: int, status: str, body: dict[str, Any], *, replay: bool) -> 
 def _parent_rejected(
     session: Session, till: TillRef, item: BatchItem, subject: str | None
 ) -> Outcome | None:
-    if item.kind not in ("return", "cancel") or subject is None:
+    if item.kind not in ("return", "cancel", "confirm") or subject is None:
         return None
     refused = session.scalars(
         select(SyncItem.seq).where(
@@ -322,6 +327,10 @@ def _action(
             ret = _parse(_ReturnItem, body)
             request = ReturnRequest.model_validate(ret.model_dump(exclude={"purchase_id"}))
             return purchases.add_return(session, till, ret.purchase_id, request, now, offline=True)
+        if kind == "confirm":
+            held = _parse(_ConfirmItem, body)
+            capture = ConfirmRequest.model_validate(held.model_dump(exclude={"purchase_id"}))
+            return purchases.confirm(session, till, held.purchase_id, capture, now)
         if kind == "cancel":
             cancel = _parse(_CancelItem, body)
             if session.get(Purchase, cancel.purchase_id) is None:

@@ -1130,6 +1130,14 @@ def apply_offline(session: Session, till: TillRef, body: PurchaseRequest, now: d
     program = active.program
     customer = live_customer(session, body.customer.id, lock=True) if body.customer else None
     requested = _points(program, body.redeem_points, "/redeem_points")
+    if requested > 0 and not body.offline:
+        raise ApiError(
+            400,
+            "validation_error",
+            "Points spent online are held first (POST /purchases pending) and confirmed after "
+            "payment; a queued sale spends points only when it was made offline.",
+            details=[{"field": "/offline", "message": "must be true when redeem_points > 0"}],
+        )
     lines = cart_lines(session, body.lines)
     payments = payments_of(body.payments)
     at = till_time(body.occurred_at, now, offline=True)

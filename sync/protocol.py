@@ -443,11 +443,12 @@ class PurchaseView(Response):
 class BatchItem(Request):
     seq: Annotated[int, Field(ge=1, le=2**62)]
     idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
-    kind: Literal["purchase", "return", "cancel", "register"]
+    kind: Literal["purchase", "confirm", "return", "cancel", "register"]
     occurred_at: datetime
     body: dict[str, Any]
-    """A purchase (``PurchaseRequest``, ``state: confirmed``), a return (``ReturnRequest`` plus
-    ``purchase_id``), a cancel (``purchase_id``, ``reason``) or a registration; checked per item."""
+    """A purchase (``PurchaseRequest``, ``state: confirmed``), the confirm of a purchase held online
+    (``ConfirmRequest`` plus ``purchase_id``), a return (``ReturnRequest`` plus ``purchase_id``), a
+    cancel (``purchase_id``, ``reason``) or a registration; checked per item."""
 
 
 class SyncTransactionsRequest(Request):
