@@ -1,0 +1,714 @@
+"""The till's use cases, without Qt and without HTTP: what the window and the command line draw.
+
+Owns: :class:`Till` — identify, quote, hold, commit, cancel, return, register, status.  The rules
+are the shared engine's (:func:`cashier.quote.quote`); the service is reached only through a
+:class:`cashier.gateway.Gateway` with an in-sale budget (1.5 s in all by default), after which the
+offline path serves.  Every result says which path served it.
+
+The promise: :meth:`Till.commit` writes the sale, its lines and payments and its outbox item (a
+UUID key, the device's next gapless ``seq``, the body and its hash) in **one** transaction, and
+only then returns.  Delivery is the sender's job (``sync.sender``); it may be tried at once, within
+the budget, and the result says ``online`` if the service took it then, ``queued`` otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cashier.errors import InvalidIdentifier, UserFacingError
+from cashier.gateway import Ambiguous, Gateway, RateLimited, Rejected, Unreachable
+from cashier.i18n import _
+from cashier.identifiers import (
+    IdentifierKind,
+    classify,
+    mask_phone,
+    normalize_phone,
+    parse_mindbox_qr,
+    phone_hash,
+    public_key_from_text,
+    verify_wallet_token,
+)
+from cashier.money import format_money, format_points, format_quantity
+from cashier.program import Program, parse_program
+from cashier.quote import CartLine, CustomerState, OfflineContext, Payment, Quote, quote
+from cashier.returns import PurchasedLine, compute_return
+from cashier.store.db import Store
+from cashier.store.models import (
+    CachedCard,
+    CachedCustomer,
+    Counter,
+    Meta,
+    OfflineSpend,
+    OutboxItem,
+    Rules,
+    Sale,
+    SaleLine,
+    SalePayment,
+    SaleReturn,
+)
+
+Clock = Callable[[], datetime]
+Deliver = Callable[[float], None]
+"""Try to send the queue now, within a budget in seconds (the sender; never raises)."""
+IN_SALE_BUDGET = 1.5
+
+
+class Served(StrEnum):
+    ONLINE = "online"
+    """The processing service answered within the sale."""
+    OFFLINE = "offline"
+    """The till's own cache and rules answered (the service was not reachable in time)."""
+    QUEUED = "queued"
+    """Written durably and waiting in the outbox for the service."""
+
+
+class TillError(UserFacingError):
+    code = "till_error"
+
+
+class NotSynced(TillError):
+    code = "not_synced"
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    id: str
+    display_name: str
+    tier: str | None
+    verified: bool
+    phone_masked: str | None
+    available: Decimal | None
+    """Points the customer may spend (the service's figure online, the cached snapshot offline)."""
+    pending: Decimal | None = None
+    balance_as_of: datetime | None = None
+    auth_level: str = "identified"
+    local: bool = False
+    """Registered on this till offline and not yet known to the service."""
+
+
+@dataclass(frozen=True)
+class Identified:
+    customer: CustomerView | None
+    served: Served
+    status: str
+    """found | not_found | card_blocked | unrecognised"""
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """A cart line as the cashier rang it up: ``qty`` in thousandths, ``unit_price`` in kopecks."""
+
+    sku: str
+    qty: int
+    unit_price: int
+    category: str | None = None
+    name: str | None = None
+    line_id: str = ""
+
+
+@dataclass(frozen=True)
+class Priced:
+    quote: Quote
+    customer: CustomerView | None
+    served: Served
+    lines: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Committed:
+    sale_id: str
+    seq: int
+    served: Served
+    quote: Quote
+    message: str
+    offline: bool
+
+
+@dataclass(frozen=True)
+class Returned:
+    return_id: str
+    seq: int
+    served: Served
+    points_restored: Decimal
+    points_revoked: Decimal
+    refund_amount: int
+    complete: bool
+
+
+@dataclass
+class Draft:
+    """A sale being rung up: its id is made once, so a retried hold is the same purchase."""
+
+    lines: list[Item]
+    customer: CustomerView | None = None
+    redeem: Decimal | str = "max"
+    payments: list[Payment] = field(default_factory=list)
+    purchase_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    hold_key: str | None = None
+    held: Decimal = Decimal(0)
+    shift_no: int | None = None
+    cashier_id: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def body_hash(body: dict[str, Any]) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class Till:
+    """One till's use cases over its store and (when reachable) the processing service."""
+
+    def __init__(
+        self,
+        store: Store,
+        gateway: Gateway | None = None,
+        *,
+        clock: Clock = _now,
+        budget: float = IN_SALE_BUDGET,
+        deliver: Deliver | None = None,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.clock = clock
+        self.budget = budget
+        self.deliver = deliver
+        self._program: tuple[str, Program] | None = None
+
+    # -- settings and rules ---------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        with self.store.read() as s:
+            row = s.get(Meta, key)
+            return row.value if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.store.write() as s:
+            s.merge(Meta(key=key, value=value))
+
+    def rules(self) -> Rules:
+        with self.store.read() as s:
+            row = s.get(Rules, 1)
+        if row is None:
+            raise NotSynced(
+                _("The till has no program rules yet: connect it to the service once to sync.")
+            )
+        return row
+
+    def program(self) -> Program:
+        rules = self.rules()
+        if self._program is None or self._program[0] != rules.version:
+            self._program = (
+                rules.version,
+                parse_program(rules.program_toml, source=f"rules {rules.version}"),
+            )
+        return self._program[1]
+
+    # -- identify -------------------------------------------------------------------------------
+    def identify(self, text: str) -> Identified:
+        """A phone in any common form, a card number, or a QR payload, online or from the cache."""
+        self.store.check_healthy()
+        try:
+            ident = classify(text)
+        except InvalidIdentifier as exc:
+            return Identified(None, Served.OFFLINE, "unrecognised", exc.message)
+        if self.gateway is not None:
+            kind = {
+                IdentifierKind.PHONE: "phone",
+                IdentifierKind.CARD: "card",
+                IdentifierKind.CUSTOMER_ID: "customer_id",
+            }.get(ident.kind, "qr")
+            try:
+                reply = self.gateway.identify(
+                    {"identifier": {"type": kind, "value": ident.value}}, timeout=self.budget
+                )
+                return self._identified_online(reply.body)
+            except (Unreachable, Ambiguous, RateLimited):
+                pass
+            except Rejected as exc:
+                return Identified(None, Served.ONLINE, "unrecognised", exc.message)
+        return self._identify_offline(ident.kind, ident.value)
+
+    def _identified_online(self, body: dict[str, Any]) -> Identified:
+        status = str(body.get("status"))
+        if status != "found" or not body.get("customer"):
+            return Identified(None, Served.ONLINE, status, body.get("message"))
+        c, bal = body["customer"], body.get("balance") or {}
+        now = self.clock()
+        view = CustomerView(
+            id=c["id"],
+            display_name=c["display_name"],
+            tier=c.get("tier"),
+            verified=bool(c.get("phone_confirmed")),
+            phone_masked=c.get("phone_masked"),
+            available=Decimal(bal["available"]) if "available" in bal else None,
+            pending=Decimal(bal["pending"]) if "pending" in bal else None,
+            balance_as_of=now,
+            auth_level=c.get("auth_level", "identified"),
+        )
+        with self.store.write() as s:
+            row = s.get(CachedCustomer, view.id) or CachedCustomer(id=view.id)
+            row.display_name, row.tier, row.verified = view.display_name, view.tier, view.verified
+            row.phone_masked = view.phone_masked
+            if view.available is not None:
+                row.balance, row.balance_as_of = view.available, now
+            s.merge(row)
+        return Identified(view, Served.ONLINE, "found")
+
+    def _identify_offline(self, kind: IdentifierKind, value: str) -> Identified:
+        rules = self.rules()
+        auth = "identified"
+        with self.store.read() as s:
+            row: CachedCustomer | None = None
+            if kind is IdentifierKind.WALLET_TOKEN:
+                try:
+                    token = verify_wallet_token(
+                        value, public_key_from_text(rules.wallet_public_key), self.clock()
+                    )
+                except UserFacingError as exc:
+                    return Identified(None, Served.OFFLINE, "unrecognised", exc.message)
+                row, auth = s.get(CachedCustomer, token.customer_id), "verified"
+            elif kind in (IdentifierKind.PHONE, IdentifierKind.MINDBOX_QR):
+                phone = value if kind is IdentifierKind.PHONE else parse_mindbox_qr(value).phone
+                key = base64.urlsafe_b64decode(
+                    rules.phone_hash_key + "=" * (-len(rules.phone_hash_key) % 4)
+                )
+                row = s.scalars(
+                    select(CachedCustomer).where(
+                        CachedCustomer.phone_hash == phone_hash(phone, key)
+                    )
+                ).first()
+            elif kind is IdentifierKind.CARD:
+                card = s.get(CachedCard, value)
+                if card is not None and card.status != "active":
+                    return Identified(None, Served.OFFLINE, "card_blocked")
+                row = s.get(CachedCustomer, card.customer_id) if card else None
+            else:
+                row = s.get(CachedCustomer, value)
+        if row is None:
+            return Identified(None, Served.OFFLINE, "not_found")
+        return Identified(self._view(row, auth), Served.OFFLINE, "found")
+
+    @staticmethod
+    def _view(row: CachedCustomer, auth: str = "identified") -> CustomerView:
+        return CustomerView(
+            id=row.server_id or row.id,
+            display_name=row.display_name or (row.phone_masked or row.id),
+            tier=row.tier,
+            verified=row.verified,
+            phone_masked=row.phone_masked,
+            available=row.balance,
+            balance_as_of=row.balance_as_of,
+            auth_level=auth,
+            local=row.local and row.server_id is None,
+        )
+
+    # -- quote ----------------------------------------------------------------------------------
+    def price(self, draft: Draft, *, online: bool) -> Priced:
+        """The quote for a draft: with the service's fresh balance (online) or the cached snapshot
+        and the offline budget (offline).  The engine is the same as the service's."""
+        program = self.program()
+        lines = self._cart(draft.lines)
+        c = draft.customer
+        state = None
+        offline = None
+        if c is not None:
+            available = (c.available or Decimal(0)) + draft.held
+            state = CustomerState(available=available, verified=c.verified, tier=c.tier)
+            if not online:
+                age = self.clock() - (c.balance_as_of or datetime.min.replace(tzinfo=UTC))
+                offline = OfflineContext(snapshot_age=age, spent_today=self._spent_today(c.id))
+        q = quote(
+            program,
+            state,
+            lines,
+            occurred_at=self.clock(),
+            redeem=draft.redeem,
+            payments=draft.payments,
+            offline=offline,
+        )
+        return Priced(q, c, Served.ONLINE if online else Served.OFFLINE, tuple(draft.lines))
+
+    def _cart(self, items: Sequence[Item]) -> list[CartLine]:
+        return [
+            CartLine(
+                line_id=item.line_id or f"L{i}",
+                sku=item.sku,
+                qty=item.qty,
+                unit_price=item.unit_price,
+                category=item.category,
+            )
+            for i, item in enumerate(items, start=1)
+        ]
+
+    def _spent_today(self, customer_id: str) -> Decimal:
+        with self.store.read() as s:
+            row = s.get(OfflineSpend, (customer_id, self.clock().date().isoformat()))
+            return row.points if row else Decimal(0)
+
+    # -- hold (online redemption, before payment) -------------------------------------------------
+    def hold(self, draft: Draft) -> Priced:
+        """Hold the points the draft spends on the service (two-phase redemption).
+
+        Returns the quote to take payment for: online with the points held, or — when the service
+        cannot be reached within the budget — priced offline (the offline budget applies).
+        """
+        self.store.check_healthy()
+        online = self.price(draft, online=True)
+        if draft.customer is None or online.quote.redeem_points <= 0 or self.gateway is None:
+            return online if self.gateway is not None else self.price(draft, online=False)
+        draft.hold_key = draft.hold_key or str(uuid.uuid4())
+        body = self._purchase_body(draft, online.quote, state="pending", offline=False)
+        body["expected_to_pay"] = format_money(online.quote.to_pay)
+        deadline = time.monotonic() + self.budget
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                self.gateway.create_purchase(body, draft.hold_key, timeout=max(left, 0.1))
+                draft.held = online.quote.redeem_points
+                return online
+            except Rejected as exc:
+                raise TillError(exc.message) from None
+            except Ambiguous:
+                if time.monotonic() < deadline:
+                    continue  # same key: the service answers its first answer if it got it
+                self._abandon_hold(draft)
+            except (Unreachable, RateLimited):
+                draft.hold_key = None
+            return self.price(draft, online=False)
+
+    def _abandon_hold(self, draft: Draft) -> None:
+        """A hold whose outcome is unknown: queue its cancel and price the sale afresh."""
+        with self.store.write() as s:
+            self._enqueue(
+                s,
+                "cancel",
+                draft.purchase_id,
+                {"purchase_id": draft.purchase_id, "reason": "hold_unknown"},
+            )
+        draft.purchase_id = str(uuid.uuid4())
+        draft.hold_key = None
+        draft.held = Decimal(0)
+
+    # -- commit ---------------------------------------------------------------------------------
+    def commit(self, draft: Draft, priced: Priced) -> Committed:
+        """Write the sale durably (sale, lines, payments, outbox item: one transaction), then try
+        to deliver it within the budget.  Only after this returns may the cashier see "done"."""
+        self.store.check_healthy()
+        q = priced.quote
+        offline = priced.served is Served.OFFLINE
+        now = self.clock()
+        with self.store.write() as s:
+            if s.get(Sale, draft.purchase_id) is not None:
+                raise TillError(_("This sale is already committed."))
+            sale = Sale(
+                id=draft.purchase_id,
+                customer_id=draft.customer.id if draft.customer else None,
+                customer_label=draft.customer.display_name if draft.customer else None,
+                state="committed",
+                path=Served.QUEUED.value,
+                offline=offline,
+                hold_key=draft.hold_key,
+                base_total=q.base_total,
+                discount=q.discount_total,
+                redeem_points=q.redeem_points,
+                redeem_amount=q.redeem_amount,
+                to_pay=q.to_pay,
+                earn_points=q.earn_points,
+                rules_version=self.rules().version,
+                cashier_id=draft.cashier_id,
+                shift_no=draft.shift_no,
+                created_at=now,
+                monotonic_ns=time.monotonic_ns(),
+            )
+            s.add(sale)
+            s.flush()
+            for item, lq in zip(priced.lines, q.lines, strict=True):
+                s.add(
+                    SaleLine(
+                        sale_id=sale.id,
+                        line_id=lq.line_id,
+                        line_no=int(lq.line_id[1:]) if lq.line_id[1:].isdigit() else 1,
+                        sku=lq.sku,
+                        name=item.name,
+                        category=lq.category,
+                        qty=lq.qty,
+                        unit_price=lq.unit_price,
+                        base_amount=lq.base_amount,
+                        discount=lq.discount,
+                        redeem_points=lq.redeem_points,
+                        earn_points=lq.earn_points,
+                        final_amount=lq.final_amount,
+                    )
+                )
+            for n, p in enumerate(q.payments, start=1):
+                s.add(
+                    SalePayment(sale_id=sale.id, n=n, method=p.method.value, amount=p.amount or 0)
+                )
+            if draft.held > 0:
+                kind, body = (
+                    "confirm",
+                    {
+                        "purchase_id": sale.id,
+                        "receipt_no": None,
+                        "payments": self._payments_body(q),
+                        "occurred_at": now.isoformat(),
+                    },
+                )
+            else:
+                kind, body = (
+                    "purchase",
+                    self._purchase_body(draft, q, state="confirmed", offline=offline),
+                )
+            queued = self._enqueue(s, kind, sale.id, body)
+            if offline and draft.customer is not None and q.redeem_points > 0:
+                self._add_offline_spend(s, draft.customer.id, now, q.redeem_points)
+            seq = queued.seq
+        served = self._deliver_now(sale.id, seq)
+        message = (
+            _("Done: the sale is saved and sent.")
+            if served is Served.ONLINE
+            else _("Done: the sale is saved; it will be sent when the service is reachable.")
+        )
+        return Committed(sale.id, seq, served, q, message, offline)
+
+    def _deliver_now(self, sale_id: str, seq: int) -> Served:
+        served = self._delivered(seq)
+        if served is Served.ONLINE:
+            with self.store.write() as s:
+                sale = s.get(Sale, sale_id)
+                if sale is not None:
+                    sale.path = Served.ONLINE.value
+        return served
+
+    def _add_offline_spend(
+        self, s: Session, customer_id: str, now: datetime, points: Decimal
+    ) -> None:
+        day = now.date().isoformat()
+        row = s.get(OfflineSpend, (customer_id, day))
+        if row is None:
+            s.add(OfflineSpend(customer_id=customer_id, day=day, points=points))
+        else:
+            row.points = row.points + points
+
+    def _payments_body(self, q: Quote) -> list[dict[str, str]]:
+        return [{"type": p.method.value, "amount": format_money(p.amount or 0)} for p in q.payments]
+
+    def _purchase_body(
+        self, draft: Draft, q: Quote, *, state: str, offline: bool
+    ) -> dict[str, Any]:
+        scale = q.program.points_scale
+        body: dict[str, Any] = {
+            "purchase_id": draft.purchase_id,
+            "lines": [
+                {
+                    "line_id": lq.line_id,
+                    "line_no": i,
+                    "sku": lq.sku,
+                    **({"category": lq.category} if lq.category else {}),
+                    "qty": format_quantity(lq.qty),
+                    "unit_price": format_money(lq.unit_price),
+                }
+                for i, lq in enumerate(q.lines, start=1)
+            ],
+            "redeem_points": format_points(q.redeem_points, scale),
+            "state": state,
+            "occurred_at": self.clock().isoformat(),
+        }
+        if draft.customer is not None:
+            body["customer"] = {"id": draft.customer.id}
+        if state == "confirmed":
+            body["payments"] = self._payments_body(q)
+            body["offline"] = offline
+        if draft.shift_no is not None:
+            body["shift"] = {
+                "no": draft.shift_no,
+                **({"cashier_id": draft.cashier_id} if draft.cashier_id else {}),
+            }
+        return body
+
+    def _enqueue(
+        self, s: Session, kind: str, subject: str | None, body: dict[str, Any]
+    ) -> OutboxItem:
+        """An outbox item with the device's next sequence number, inside the caller's transaction."""
+        counter = s.get(Counter, "seq")
+        if counter is None:
+            counter = Counter(name="seq", value=0)
+            s.add(counter)
+        counter.value += 1
+        now = self.clock()
+        item = OutboxItem(
+            seq=counter.value,
+            op_id=str(uuid.uuid4()),
+            kind=kind,
+            subject=subject,
+            body=body,
+            body_hash=body_hash(body),
+            state="queued",
+            attempts=0,
+            created_at=now,
+            occurred_at=now,
+        )
+        s.add(item)
+        s.flush()
+        return item
+
+    # -- cancel, return, register ---------------------------------------------------------------
+    def cancel_hold(self, draft: Draft) -> None:
+        """Void a sale whose points were held: queue the cancel (the hold also lapses by itself)."""
+        if draft.hold_key is None:
+            return
+        with self.store.write() as s:
+            self._enqueue(
+                s, "cancel", draft.purchase_id, {"purchase_id": draft.purchase_id, "reason": "void"}
+            )
+        if self.deliver is not None:
+            self.deliver(self.budget)
+        draft.hold_key, draft.held = None, Decimal(0)
+
+    def return_sale(self, sale_id: str, quantities: dict[str, int]) -> Returned:
+        """Return quantities (line id → thousandths) of a sale made on this till."""
+        self.store.check_healthy()
+        program = self.program()
+        now = self.clock()
+        with self.store.write() as s:
+            sale = s.get(Sale, sale_id)
+            if sale is None:
+                raise TillError(_("There is no such sale on this till."))
+            lines = {
+                ln.line_id: ln
+                for ln in s.scalars(select(SaleLine).where(SaleLine.sale_id == sale_id))
+            }
+            result = compute_return(
+                [
+                    PurchasedLine(k, ln.qty, ln.redeem_points, ln.earn_points, ln.final_amount)
+                    for k, ln in lines.items()
+                ],
+                {k: ln.returned_qty for k, ln in lines.items()},
+                quantities,
+                points_scale=program.points_scale,
+            )
+            return_id = str(uuid.uuid4())
+            for rl in result.lines:
+                lines[rl.line_id].returned_qty += rl.qty
+            s.add(
+                SaleReturn(
+                    id=return_id,
+                    sale_id=sale_id,
+                    lines=[{"line_id": rl.line_id, "qty": rl.qty} for rl in result.lines],
+                    points_restored=result.points_restored,
+                    points_revoked=result.points_revoked,
+                    refund_amount=result.refund_amount,
+                    path=Served.QUEUED.value,
+                    created_at=now,
+                )
+            )
+            body = {
+                "purchase_id": sale_id,
+                "return_id": return_id,
+                "occurred_at": now.isoformat(),
+                "lines": [
+                    {
+                        "line_id": rl.line_id,
+                        "line_no": lines[rl.line_id].line_no,
+                        "qty": format_quantity(rl.qty),
+                    }
+                    for rl in result.lines
+                ],
+            }
+            item = self._enqueue(s, "return", sale_id, body)
+            seq = item.seq
+        served = self._delivered(seq)
+        return Returned(
+            return_id,
+            seq,
+            served,
+            result.points_restored,
+            result.points_revoked,
+            result.refund_amount,
+            result.complete,
+        )
+
+    def _delivered(self, seq: int) -> Served:
+        if self.deliver is None:
+            return Served.QUEUED
+        self.deliver(self.budget)
+        with self.store.read() as s:
+            state = s.scalars(select(OutboxItem.state).where(OutboxItem.seq == seq)).one()
+        return Served.ONLINE if state == "acked" else Served.QUEUED
+
+    def register(
+        self, phone: str, first_name: str | None = None, *, pd_consent: bool = True
+    ) -> CustomerView:
+        """Register a customer here; offline it is queued unverified (earns, cannot spend)."""
+        e164 = normalize_phone(phone)
+        rules = self.rules()
+        key = base64.urlsafe_b64decode(
+            rules.phone_hash_key + "=" * (-len(rules.phone_hash_key) % 4)
+        )
+        local_id = f"local_{uuid.uuid4().hex[:12]}"
+        now = self.clock()
+        body = {
+            "local_id": local_id,
+            "phone": e164,
+            "first_name": first_name,
+            "consents": {"pd_processing": pd_consent, "sms": False, "email": False},
+            "occurred_at": now.isoformat(),
+        }
+        with self.store.write() as s:
+            row = CachedCustomer(
+                id=local_id,
+                phone_hash=phone_hash(e164, key),
+                phone_masked=mask_phone(e164),
+                display_name=first_name or mask_phone(e164),
+                verified=False,
+                balance=Decimal(0),
+                balance_as_of=now,
+                local=True,
+            )
+            s.add(row)
+            item = self._enqueue(s, "register", local_id, body)
+            seq = item.seq
+        self._delivered(seq)
+        with self.store.read() as s:
+            fresh = s.get(CachedCustomer, local_id)
+            assert fresh is not None
+            return self._view(fresh)
+
+    # -- status ---------------------------------------------------------------------------------
+    def queue_status(self) -> dict[str, Any]:
+        with self.store.read() as s:
+            depth = (
+                s.scalar(
+                    select(func.count()).select_from(OutboxItem).where(OutboxItem.state == "queued")
+                )
+                or 0
+            )
+            oldest = s.scalar(
+                select(func.min(OutboxItem.created_at)).where(OutboxItem.state == "queued")
+            )
+            review = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(OutboxItem)
+                    .where(OutboxItem.state == "rejected")
+                )
+                or 0
+            )
+        return {"depth": int(depth), "oldest": oldest, "review": int(review)}

@@ -1,0 +1,201 @@
+"""The till's puller: rules, customers, catalogue and cashiers from the service, for offline use.
+
+Owns: :class:`Puller`.  Rules come by version (304 when current).  Customers and the catalogue
+come by cursor; a page is applied and its cursor saved in the **same** transaction, so an
+interrupted sync resumes where it stopped and never skips a page; tombstones remove customers.
+A first full customer sync reports progress.  :meth:`Puller.probe` asks ``/health`` and measures
+the clock skew (over 300 s is reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete
+
+from cashier.gateway import Gateway
+from cashier.money import parse_money
+from cashier.store.db import Store
+from cashier.store.models import (
+    CachedCard,
+    CachedCashier,
+    CachedCustomer,
+    CatalogueItem,
+    Meta,
+    Rules,
+)
+
+SKEW_LIMIT_S = 300.0
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Probe:
+    online: bool
+    skew_s: float | None = None
+    message: str | None = None
+
+    @property
+    def skewed(self) -> bool:
+        return self.skew_s is not None and abs(self.skew_s) > SKEW_LIMIT_S
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Puller:
+    def __init__(
+        self, store: Store, gateway: Gateway, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def _meta(self, key: str) -> str | None:
+        with self.store.read() as s:
+            row = s.get(Meta, key)
+            return row.value if row else None
+
+    def probe(self, timeout: float = 3.0) -> Probe:
+        """Whether the service answers, and how far this till's clock is from the service's."""
+        from cashier.gateway import GatewayError
+
+        try:
+            reply = self.gateway.health(timeout=timeout)
+        except GatewayError as exc:
+            return Probe(False, message=exc.message)
+        server = reply.body.get("server_time")
+        skew = (self.clock() - _parse_time(server)).total_seconds() if server else None
+        with self.store.write() as s:
+            if skew is not None:
+                s.merge(Meta(key="clock_skew_s", value=f"{skew:.1f}"))
+        return Probe(reply.body.get("status") in ("ok", "degraded"), skew)
+
+    def rules(self) -> bool:
+        """Fetch the rules if they changed; True when new ones were stored."""
+        with self.store.read() as s:
+            current = s.get(Rules, 1)
+            version = current.version if current else None
+        reply = self.gateway.rules(version)
+        if reply is None:
+            return False
+        body = reply.body
+        with self.store.write() as s:
+            s.merge(
+                Rules(
+                    id=1,
+                    version=body["version"],
+                    program_toml=body["program_toml"],
+                    wallet_public_key=body["wallet_public_key"],
+                    phone_hash_key=body["phone_hash_key"],
+                    offline_redeem=dict(body["offline_redeem"]),
+                    fetched_at=self.clock(),
+                )
+            )
+        return True
+
+    def customers(self, progress: Progress | None = None, page_size: int = 1000) -> int:
+        """Apply customer pages from the saved cursor on; returns how many items were applied."""
+        cursor = self._meta("customers_cursor")
+        applied = 0
+        while True:
+            reply = self.gateway.customers(cursor, page_size)
+            body = reply.body
+            items: list[dict[str, Any]] = body.get("items", [])
+            with self.store.write() as s:
+                for item in items:
+                    self._apply_customer(s, item)
+                cursor = body.get("next_cursor") or cursor
+                if cursor:
+                    s.merge(Meta(key="customers_cursor", value=cursor))
+                s.merge(Meta(key="last_pull_at", value=self.clock().isoformat()))
+            applied += len(items)
+            if progress is not None:
+                progress(applied)
+            if not body.get("has_more") or not items:
+                return applied
+
+    @staticmethod
+    def _apply_customer(s: Any, item: dict[str, Any]) -> None:
+        customer_id = item["id"]
+        s.execute(delete(CachedCard).where(CachedCard.customer_id == customer_id))
+        if item.get("deleted"):
+            s.execute(delete(CachedCustomer).where(CachedCustomer.id == customer_id))
+            return
+        snapshot = item.get("balance_snapshot") or {}
+        s.merge(
+            CachedCustomer(
+                id=customer_id,
+                phone_hash=item.get("phone_hash"),
+                phone_masked=item.get("phone_masked"),
+                display_name=item.get("display_name"),
+                tier=item.get("tier"),
+                verified=bool(item.get("verified")),
+                balance=Decimal(snapshot["available"]) if "available" in snapshot else None,
+                balance_as_of=_parse_time(snapshot["as_of"]) if "as_of" in snapshot else None,
+                updated_at=_parse_time(item["updated_at"]),
+                local=False,
+            )
+        )
+        for number in item.get("card_numbers") or []:
+            s.merge(
+                CachedCard(
+                    number=number,
+                    customer_id=customer_id,
+                    status=item.get("card_status") or "active",
+                )
+            )
+
+    def catalogue(self, page_size: int = 1000) -> int:
+        cursor = self._meta("catalogue_cursor")
+        applied = 0
+        while True:
+            body = self.gateway.catalogue(cursor, page_size).body
+            items: list[dict[str, Any]] = body.get("items", [])
+            with self.store.write() as s:
+                for item in items:
+                    s.merge(
+                        CatalogueItem(
+                            sku=item["sku"],
+                            name=item["name"],
+                            category=item["category"],
+                            price=parse_money(item["price"]),
+                            weighed=bool(item.get("weighed")),
+                        )
+                    )
+                cursor = body.get("next_cursor") or cursor
+                if cursor:
+                    s.merge(Meta(key="catalogue_cursor", value=cursor))
+            applied += len(items)
+            if not body.get("has_more") or not items:
+                return applied
+
+    def cashiers(self) -> int:
+        body = self.gateway.cashiers().body
+        items: list[dict[str, Any]] = body.get("items") or []
+        with self.store.write() as s:
+            s.execute(delete(CachedCashier))
+            for item in items:
+                s.add(
+                    CachedCashier(
+                        id=item["id"],
+                        name=item["name"],
+                        role=item["role"],
+                        pin_hash=item["pin_hash"],
+                    )
+                )
+        return len(items)
+
+    def all(self, progress: Progress | None = None) -> dict[str, int]:
+        """Everything, in the order a new till needs it."""
+        return {
+            "rules": int(self.rules()),
+            "customers": self.customers(progress),
+            "catalogue": self.catalogue(),
+            "cashiers": self.cashiers(),
+        }
