@@ -61,8 +61,9 @@ from cashier.store.models import (
 )
 
 Clock = Callable[[], datetime]
-Deliver = Callable[[float], None]
-"""Try to send the queue now, within a budget in seconds (the sender; never raises)."""
+Deliver = Callable[[float], bool]
+"""Try to send the queue now, within a budget in seconds (the sender; never raises); whether the
+service answered."""
 IN_SALE_BUDGET = 1.5
 
 
@@ -191,6 +192,22 @@ class Till:
         self.budget = budget
         self.deliver = deliver
         self._program: tuple[str, Program] | None = None
+        self._offline_until = 0.0
+
+    OFFLINE_HOLD_S = 30.0
+    """After the service failed to answer, sales stop trying it for this long (a health probe or a
+    successful send ends it sooner): an offline till must not make every customer wait."""
+
+    @property
+    def online(self) -> bool:
+        """Whether the till tries the service within a sale now."""
+        return self.gateway is not None and time.monotonic() >= self._offline_until
+
+    def went_offline(self) -> None:
+        self._offline_until = time.monotonic() + self.OFFLINE_HOLD_S
+
+    def back_online(self) -> None:
+        self._offline_until = 0.0
 
     # -- settings and rules ---------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -228,7 +245,7 @@ class Till:
             ident = classify(text)
         except InvalidIdentifier as exc:
             return Identified(None, Served.OFFLINE, "unrecognised", exc.message)
-        if self.gateway is not None:
+        if self.gateway is not None and self.online:
             kind = {
                 IdentifierKind.PHONE: "phone",
                 IdentifierKind.CARD: "card",
@@ -240,7 +257,7 @@ class Till:
                 )
                 return self._identified_online(reply.body)
             except (Unreachable, Ambiguous, RateLimited):
-                pass
+                self.went_offline()
             except Rejected as exc:
                 return Identified(None, Served.ONLINE, "unrecognised", exc.message)
         return self._identify_offline(ident.kind, ident.value)
@@ -370,9 +387,11 @@ class Till:
         cannot be reached within the budget — priced offline (the offline budget applies).
         """
         self.store.check_healthy()
+        if self.gateway is None or not self.online:
+            return self.price(draft, online=False)
         online = self.price(draft, online=True)
-        if draft.customer is None or online.quote.redeem_points <= 0 or self.gateway is None:
-            return online if self.gateway is not None else self.price(draft, online=False)
+        if draft.customer is None or online.quote.redeem_points <= 0:
+            return online
         draft.hold_key = draft.hold_key or str(uuid.uuid4())
         body = self._purchase_body(draft, online.quote, state="pending", offline=False)
         body["expected_to_pay"] = format_money(online.quote.to_pay)
@@ -391,6 +410,7 @@ class Till:
                 self._abandon_hold(draft)
             except (Unreachable, RateLimited):
                 draft.hold_key = None
+                self.went_offline()
             return self.price(draft, online=False)
 
     def _abandon_hold(self, draft: Draft) -> None:
@@ -578,7 +598,7 @@ class Till:
             self._enqueue(
                 s, "cancel", draft.purchase_id, {"purchase_id": draft.purchase_id, "reason": "void"}
             )
-        if self.deliver is not None:
+        if self.deliver is not None and self.online:
             self.deliver(self.budget)
         draft.hold_key, draft.held = None, Decimal(0)
 
@@ -646,11 +666,16 @@ class Till:
         )
 
     def _delivered(self, seq: int) -> Served:
-        if self.deliver is None:
+        """Try to send the queue within the budget (when online); whether item ``seq`` went."""
+        if self.deliver is None or not self.online:
             return Served.QUEUED
-        self.deliver(self.budget)
+        answered = self.deliver(self.budget)
         with self.store.read() as s:
             state = s.scalars(select(OutboxItem.state).where(OutboxItem.seq == seq)).one()
+        if answered:
+            self.back_online()
+        else:
+            self.went_offline()
         return Served.ONLINE if state == "acked" else Served.QUEUED
 
     def register(

@@ -94,11 +94,13 @@ class Sender:
         self._not_before = time.monotonic() + delay
 
     # -- sending --------------------------------------------------------------------------------
-    def deliver(self, budget: float) -> None:
-        """In-sale attempt: send what is queued within ``budget`` seconds, unless offline."""
+    def deliver(self, budget: float) -> bool:
+        """In-sale attempt: send what is queued within ``budget`` seconds, unless backing off;
+        whether the service answered (False: treat the till as offline for a while)."""
         if self.backing_off:
-            return
-        self.drain_once(budget=budget, wait=budget)
+            return False
+        got = self.drain_once(budget=budget, wait=budget)
+        return got.error is None or got.error == "busy"
 
     def drain_once(self, *, budget: float | None = None, wait: float | None = None) -> Drained:
         """Send one batch (the oldest queued items).  ``wait``: how long to wait for the lock."""
