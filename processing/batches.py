@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from processing import purchases, registration
 from processing.api_accounts import registration_out
-from processing.deps import TillRef
+from processing.deps import API, TillRef
 from processing.errors import ApiError
 from processing.idempotency import Answer, Outcome, fingerprint, run_in
 from processing.models import Device, IdempotencyRecord, Purchase, ReviewItem, SyncItem
@@ -126,15 +126,22 @@ def _apply(
                 "seq_reused",
                 f"Sequence number {item.seq} was already used by another queued item.",
             )
+    else:
+        known = session.scalars(  # the same action queued again under another number?
+            select(SyncItem).where(
+                SyncItem.device_id == till.device_id,
+                SyncItem.idempotency_key == item.idempotency_key,
+            )
+        ).first()
+    if known is not None:
+        record = session.get(IdempotencyRecord, (till.device_id, item.idempotency_key))
+        if record is not None and record.request_hash != _digest(item.kind, dict(item.body)):
+            return _refuse_only(
+                item,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used for another request: use a new key for a new action.",
+            )
         return _result_of(item.seq, known.status, known.result, replay=True)
-    renumbered = session.scalars(
-        select(SyncItem).where(
-            SyncItem.device_id == till.device_id,
-            SyncItem.idempotency_key == item.idempotency_key,
-        )
-    ).first()
-    if renumbered is not None:  # the same action queued again under another number
-        return _result_of(item.seq, renumbered.status, renumbered.result, replay=True)
     if item.seq > device.last_seq + 1:
         gap = SeqGap(from_seq=device.last_seq + 1, to_seq=item.seq - 1)
         gaps.append(gap)
@@ -150,7 +157,7 @@ def _apply(
     device.last_seq = max(device.last_seq, item.seq)
     subject = _subject(item)
     body = dict(item.body)
-    digest = fingerprint("QUEUE", item.kind, _Raw(data=body))
+    digest = _digest(item.kind, body)
     outcome = _parent_rejected(session, till, item, subject)
     if outcome is None:
         outcome = _earlier_use(session, till, item, digest, subject)
@@ -198,6 +205,17 @@ class _Raw(BaseModel):
     data: dict[str, Any]
 
 
+def _digest(kind: str, body: dict[str, Any]) -> str:
+    """The request's fingerprint; a queued purchase fingerprints as the same ``POST /purchases``
+    would, so one key means one request whichever way it came."""
+    if kind == "purchase":
+        try:
+            return fingerprint("POST", f"{API}/purchases", PurchaseRequest.model_validate(body))
+        except ValidationError:
+            pass
+    return fingerprint("QUEUE", kind, _Raw(data=body))
+
+
 def _subject(item: BatchItem) -> str | None:
     key = "local_id" if item.kind == "register" else "purchase_id"
     value = item.body.get(key)
@@ -208,14 +226,11 @@ def _earlier_use(
     session: Session, till: TillRef, item: BatchItem, digest: str, subject: str | None
 ) -> Outcome | None:
     """The answer this key already got: an earlier push, or the online call the till gave up on
-    (a timeout) and queued with the same key — then the same purchase id makes it a duplicate."""
+    (a timeout) and queued with the same key — the same request either way, or a refusal."""
     record = session.get(IdempotencyRecord, (till.device_id, item.idempotency_key))
     if record is None:
         return None
-    same = record.request_hash == digest or (
-        subject is not None and record.response.get("purchase_id") == subject
-    )
-    if same:
+    if record.request_hash == digest:
         return Outcome(record.status_code, dict(record.response), "true")
     return _error_outcome(
         ApiError(
