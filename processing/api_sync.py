@@ -1,0 +1,113 @@
+"""What a till pulls for its offline cache besides customers and rules: the catalogue and the
+cashiers of its store (PROTOCOL.md I).
+
+Owns: the routes ``GET /sync/catalogue`` (paged by a ``(updated_at, sku)`` watermark, like
+``/sync/customers``) and ``GET /sync/cashiers``.  Both are reads in one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select, tuple_
+
+from cashier.money import format_money
+from processing.deps import API, DB, ERRORS, Now, Till
+from processing.errors import ApiError
+from processing.models import Cashier, CatalogueItem
+from sync.protocol_sync import (
+    CashierOut,
+    CatalogueItemOut,
+    SyncCashiersResponse,
+    SyncCatalogueResponse,
+)
+
+router = APIRouter(prefix=API, tags=["offline cache"])
+
+_CURSOR_PREFIX = "k1|"
+"""Catalogue cursors carry their own prefix, so a cursor of another list is refused, not misread."""
+
+
+def _encode_cursor(updated_at: datetime, sku: str) -> str:
+    raw = f"{_CURSOR_PREFIX}{updated_at.isoformat()}|{sku}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    parsed: tuple[datetime, str] | None = None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if raw.startswith(_CURSOR_PREFIX):
+            stamp, sku = raw[len(_CURSOR_PREFIX) :].split("|", 1)
+            parsed = datetime.fromisoformat(stamp), sku
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    if parsed is None or parsed[0].tzinfo is None:
+        raise ApiError(
+            400,
+            "validation_error",
+            "The cursor is not valid: read the catalogue again without it.",
+            details=[{"field": "/query/cursor", "message": "not a cursor this service gave"}],
+        )
+    return parsed
+
+
+@router.get("/sync/catalogue", response_model=SyncCatalogueResponse, responses=ERRORS)
+def sync_catalogue(
+    session: DB,
+    now: Now,
+    till: Till,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> SyncCatalogueResponse:
+    """The catalogue by cursor: without one, everything from the start, in pages of ``limit``;
+    with the last ``next_cursor`` a till kept, only the items changed since."""
+    stmt = (
+        select(CatalogueItem).order_by(CatalogueItem.updated_at, CatalogueItem.sku).limit(limit + 1)
+    )
+    if cursor:
+        stmt = stmt.where(
+            tuple_(CatalogueItem.updated_at, CatalogueItem.sku) > _decode_cursor(cursor)
+        )
+    rows = list(session.scalars(stmt))
+    page, more = rows[:limit], len(rows) > limit
+    items = [
+        CatalogueItemOut(
+            sku=row.sku,
+            name=row.name,
+            category=row.category,
+            price=format_money(row.price),
+            weighed=row.weighed,
+            updated_at=row.updated_at,
+        )
+        for row in page
+    ]
+    next_cursor = _encode_cursor(page[-1].updated_at, page[-1].sku) if page else cursor
+    return SyncCatalogueResponse(
+        items=items, next_cursor=next_cursor, has_more=more, server_time=now
+    )
+
+
+@router.get("/sync/cashiers", response_model=SyncCashiersResponse, responses=ERRORS)
+def sync_cashiers(session: DB, now: Now, till: Till) -> SyncCashiersResponse:
+    """The cashiers of the calling till's store, with their PIN hashes, so the till can let a
+    cashier in by PIN while the service is unreachable.
+
+    The hash is the one the service keeps (scrypt with a per-PIN salt, :mod:`processing.security`).
+    The trade-off: a PIN of 4 digits has 10 000 values, so anyone holding a hash finds the PIN by
+    trying them all, offline, whatever the hashing (scrypt only makes that take minutes, not
+    microseconds).  So the till's database must stay on the till (not copied, not sent along with
+    logs), and a PIN only lets a cashier into that store's tills; other stores' cashiers are never
+    sent.
+    """
+    rows = session.scalars(
+        select(Cashier).where(Cashier.store_id == till.store_id).order_by(Cashier.name, Cashier.id)
+    )
+    items = [CashierOut(id=c.id, name=c.name, role=c.role, pin_hash=c.pin_hash) for c in rows]
+    return SyncCashiersResponse(store_id=till.store_id, items=items, server_time=now)
+
+
+__all__ = ["router"]
