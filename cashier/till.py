@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from cashier.errors import InvalidIdentifier, UserFacingError
 from cashier.gateway import Ambiguous, Gateway, RateLimited, Rejected, Unreachable
-from cashier.i18n import _
+from cashier.i18n import N_, _
 from cashier.identifiers import (
     IdentifierKind,
     classify,
@@ -42,12 +42,14 @@ from cashier.identifiers import (
     verify_wallet_token,
 )
 from cashier.money import format_money, format_points, format_quantity
+from cashier.pins import verify_pin
 from cashier.program import Program, parse_program
 from cashier.quote import CartLine, CustomerState, OfflineContext, Payment, Quote, quote
 from cashier.returns import PurchasedLine, compute_return
 from cashier.store.db import Store
 from cashier.store.models import (
     CachedCard,
+    CachedCashier,
     CachedCustomer,
     Counter,
     Meta,
@@ -58,6 +60,7 @@ from cashier.store.models import (
     SaleLine,
     SalePayment,
     SaleReturn,
+    Shift,
 )
 
 Clock = Callable[[], datetime]
@@ -140,6 +143,13 @@ class Committed:
 
 
 @dataclass(frozen=True)
+class CashierView:
+    id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
 class Returned:
     return_id: str
     seq: int
@@ -193,6 +203,8 @@ class Till:
         self.deliver = deliver
         self._program: tuple[str, Program] | None = None
         self._offline_until = 0.0
+        self._pin_failures = 0
+        self._pin_locked_until = 0.0
 
     OFFLINE_HOLD_S = 30.0
     """After the service failed to answer, sales stop trying it for this long (a health probe or a
@@ -259,7 +271,7 @@ class Till:
             except (Unreachable, Ambiguous, RateLimited):
                 self.went_offline()
             except Rejected as exc:
-                return Identified(None, Served.ONLINE, "unrecognised", exc.message)
+                return Identified(None, Served.ONLINE, "unrecognised", explain(exc))
         return self._identify_offline(ident.kind, ident.value)
 
     def _identified_online(self, body: dict[str, Any]) -> Identified:
@@ -403,7 +415,7 @@ class Till:
                 draft.held = online.quote.redeem_points
                 return online
             except Rejected as exc:
-                raise TillError(exc.message) from None
+                raise TillError(explain(exc)) from None
             except Ambiguous:
                 if time.monotonic() < deadline:
                     continue  # same key: the service answers its first answer if it got it
@@ -716,6 +728,104 @@ class Till:
             assert fresh is not None
             return self._view(fresh)
 
+    # -- cashiers and shifts --------------------------------------------------------------------
+    MAX_PIN_FAILURES = 5
+    PIN_LOCK_S = 60.0
+
+    def login(self, pin: str) -> CashierView:
+        """The cashier whose PIN this is (checked against the synced hashes, online or not)."""
+        if time.monotonic() < self._pin_locked_until:
+            raise TillError(_("Too many wrong PINs: wait a minute and try again."))
+        with self.store.read() as s:
+            cashiers = list(s.scalars(select(CachedCashier)))
+        if not cashiers:
+            raise NotSynced(_("No cashiers are known yet: sync the till with the service."))
+        for c in cashiers:
+            if verify_pin(pin, c.pin_hash):
+                self._pin_failures = 0
+                return CashierView(c.id, c.name, c.role)
+        self._pin_failures += 1
+        if self._pin_failures >= self.MAX_PIN_FAILURES:
+            self._pin_failures = 0
+            self._pin_locked_until = time.monotonic() + self.PIN_LOCK_S
+        raise TillError(_("Wrong PIN."))
+
+    def open_shift(self, cashier: CashierView) -> int:
+        with self.store.write() as s:
+            current = s.scalars(select(Shift).where(Shift.closed_at.is_(None))).first()
+            if current is not None:
+                return current.no
+            shift = Shift(cashier_id=cashier.id, opened_at=self.clock())
+            s.add(shift)
+            s.flush()
+            return shift.no
+
+    def close_shift(self, *, force: bool = False) -> int:
+        """Close the open shift; refuses while sales wait to be sent, unless ``force``."""
+        depth = self.queue_status()["depth"]
+        if depth and not force:
+            raise TillError(
+                _(
+                    "{n} operation(s) have not reached the service yet: connect and sync first, "
+                    "or close the shift anyway (they will be sent later)."
+                ).format(n=depth)
+            )
+        with self.store.write() as s:
+            current = s.scalars(select(Shift).where(Shift.closed_at.is_(None))).first()
+            if current is None:
+                raise TillError(_("No shift is open."))
+            current.closed_at = self.clock()
+            return current.no
+
+    # -- history and coupons --------------------------------------------------------------------
+    def history(self, customer_id: str) -> tuple[list[dict[str, Any]], Served]:
+        """The customer's points history from the service, or this till's own sales offline."""
+        if self.gateway is not None and self.online:
+            try:
+                reply = self.gateway.history(customer_id, timeout=self.budget)
+                return list(reply.body.get("items", [])), Served.ONLINE
+            except (Unreachable, Ambiguous, RateLimited):
+                self.went_offline()
+            except Rejected as exc:
+                raise TillError(explain(exc)) from None
+        with self.store.read() as s:
+            sales = s.scalars(
+                select(Sale).where(Sale.customer_id == customer_id).order_by(Sale.created_at.desc())
+            ).all()
+        items: list[dict[str, Any]] = []
+        for sale in sales:
+            if sale.redeem_points:
+                items.append(
+                    {
+                        "at": sale.created_at.isoformat(),
+                        "kind": "redeem",
+                        "amount": f"-{sale.redeem_points}",
+                        "purchase_id": sale.id,
+                    }
+                )
+            if sale.earn_points:
+                items.append(
+                    {
+                        "at": sale.created_at.isoformat(),
+                        "kind": "earn",
+                        "amount": f"+{sale.earn_points}",
+                        "purchase_id": sale.id,
+                        "estimated": not sale.earn_confirmed,
+                    }
+                )
+        return items, Served.OFFLINE
+
+    def coupons(self, customer_id: str) -> tuple[list[dict[str, Any]], Served]:
+        if self.gateway is not None and self.online:
+            try:
+                reply = self.gateway.coupons(customer_id, timeout=self.budget)
+                return list(reply.body.get("items") or []), Served.ONLINE
+            except (Unreachable, Ambiguous, RateLimited):
+                self.went_offline()
+            except Rejected as exc:
+                raise TillError(explain(exc)) from None
+        return [], Served.OFFLINE
+
     # -- status ---------------------------------------------------------------------------------
     def queue_status(self) -> dict[str, Any]:
         with self.store.read() as s:
@@ -737,3 +847,26 @@ class Till:
                 or 0
             )
         return {"depth": int(depth), "oldest": oldest, "review": int(review)}
+
+
+_EXPLAIN = {
+    "otp_required": N_(
+        "The customer must confirm spending this many points: send an SMS code or scan the "
+        "customer's wallet QR."
+    ),
+    "otp_invalid": N_("The SMS code was not accepted: send a new code."),
+    "otp_expired": N_("The SMS code has expired: send a new code."),
+    "insufficient_points": N_("The customer has fewer points now: calculate again."),
+    "redeem_limit_exceeded": N_("That many points cannot pay for this purchase: calculate again."),
+    "price_changed": N_("The totals changed since the calculation: check them and confirm again."),
+    "coupon_invalid": N_("A coupon cannot be used: remove it from the sale."),
+    "card_blocked": N_("The card is blocked: ask for the phone number instead."),
+    "unauthenticated": N_("The till's key is no longer valid: enrol the till again."),
+    "forbidden": N_("The service has disabled this till: call the administrator."),
+}
+
+
+def explain(exc: Rejected) -> str:
+    """What a cashier reads for a refusal by the service, in the till's language."""
+    known = _EXPLAIN.get(exc.code)
+    return _(known) if known else exc.message

@@ -1,10 +1,14 @@
-"""Secrets at rest: device tokens, enrolment codes and cashier PINs are stored hashed only."""
+"""Secrets at rest: device tokens, enrolment codes and cashier PINs are stored hashed only.
+
+PINs are hashed by :mod:`cashier.pins` (the till checks them offline with the same code).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
+
+from cashier.pins import hash_pin, verify_pin
 
 
 def hash_token(token: str) -> str:
@@ -27,19 +31,11 @@ def normalise_code(code: str) -> str:
     return code.strip().upper().replace(" ", "").replace("-", "")
 
 
-def hash_pin(pin: str, salt: bytes | None = None) -> str:
-    """A cashier PIN, hashed with scrypt and a per-PIN salt: ``scrypt$<salt>$<hash>``."""
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def verify_pin(pin: str, stored: str) -> bool:
-    try:
-        scheme, salt_hex, digest_hex = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    digest = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
-    return hmac.compare_digest(digest.hex(), digest_hex)
+__all__ = [
+    "hash_pin",
+    "hash_token",
+    "new_enrolment_code",
+    "new_token",
+    "normalise_code",
+    "verify_pin",
+]
