@@ -41,7 +41,7 @@ from cashier.identifiers import (
     public_key_from_text,
     verify_wallet_token,
 )
-from cashier.money import format_money, format_points, format_quantity
+from cashier.money import format_money, format_points, format_quantity, parse_money, parse_quantity
 from cashier.pins import verify_pin
 from cashier.program import Program, parse_program
 from cashier.quote import CartLine, CustomerState, OfflineContext, Payment, Quote, quote
@@ -614,31 +614,41 @@ class Till:
             self.deliver(self.budget)
         draft.hold_key, draft.held = None, Decimal(0)
 
-    def return_sale(self, sale_id: str, quantities: dict[str, int]) -> Returned:
-        """Return quantities (line id → thousandths) of a sale made on this till."""
+    def return_sale(self, sale_ref: str, quantities: dict[str, int]) -> Returned:
+        """Return quantities (line id → thousandths) of a sale, found by its id or the slip's QR.
+
+        A sale made on this till is returned from its own record, online or not; one made on
+        another till needs the service (its lines and what was already returned come from there).
+        """
         self.store.check_healthy()
+        sale_id = parse_slip(sale_ref)
         program = self.program()
         now = self.clock()
+        with self.store.read() as s:
+            local = s.get(Sale, sale_id) is not None
+        remote = None if local else self._remote_lines(sale_id)
         with self.store.write() as s:
-            sale = s.get(Sale, sale_id)
-            if sale is None:
-                raise TillError(_("There is no such sale on this till."))
-            lines = {
-                ln.line_id: ln
-                for ln in s.scalars(select(SaleLine).where(SaleLine.sale_id == sale_id))
-            }
-            result = compute_return(
-                [
+            if remote is None:
+                lines = {
+                    ln.line_id: ln
+                    for ln in s.scalars(select(SaleLine).where(SaleLine.sale_id == sale_id))
+                }
+                purchased = [
                     PurchasedLine(k, ln.qty, ln.redeem_points, ln.earn_points, ln.final_amount)
                     for k, ln in lines.items()
-                ],
-                {k: ln.returned_qty for k, ln in lines.items()},
-                quantities,
-                points_scale=program.points_scale,
+                ]
+                before = {k: ln.returned_qty for k, ln in lines.items()}
+                numbers = {k: ln.line_no for k, ln in lines.items()}
+            else:
+                purchased, before, numbers = remote
+                lines = {}
+            result = compute_return(
+                purchased, before, quantities, points_scale=program.points_scale
             )
             return_id = str(uuid.uuid4())
             for rl in result.lines:
-                lines[rl.line_id].returned_qty += rl.qty
+                if rl.line_id in lines:
+                    lines[rl.line_id].returned_qty += rl.qty
             s.add(
                 SaleReturn(
                     id=return_id,
@@ -658,7 +668,7 @@ class Till:
                 "lines": [
                     {
                         "line_id": rl.line_id,
-                        "line_no": lines[rl.line_id].line_no,
+                        "line_no": numbers[rl.line_id],
                         "qty": format_quantity(rl.qty),
                     }
                     for rl in result.lines
@@ -690,24 +700,117 @@ class Till:
             self.went_offline()
         return Served.ONLINE if state == "acked" else Served.QUEUED
 
+    def _remote_lines(
+        self, sale_id: str
+    ) -> tuple[list[PurchasedLine], dict[str, int], dict[str, int]]:
+        """The lines of a sale made elsewhere, from the service."""
+        if self.gateway is None or not self.online:
+            raise TillError(
+                _(
+                    "This sale was not made on this till, and the service is not reachable: "
+                    "make the return when the till is online."
+                )
+            )
+        try:
+            body = self.gateway.get_purchase(sale_id, timeout=self.budget).body
+        except Rejected as exc:
+            if exc.code == "not_found":
+                raise TillError(_("There is no such sale.")) from None
+            raise TillError(explain(exc)) from None
+        except (Unreachable, Ambiguous, RateLimited):
+            self.went_offline()
+            raise TillError(
+                _("The service did not answer: make the return when the till is online.")
+            ) from None
+        if body.get("state") != "confirmed":
+            raise TillError(_("This sale was not completed: there is nothing to return."))
+        purchased, before, numbers = [], {}, {}
+        for ln in body["lines"]:
+            key = str(ln["line_id"])
+            purchased.append(
+                PurchasedLine(
+                    key,
+                    parse_quantity(ln["qty"]),
+                    Decimal(ln["redeem_points"]),
+                    Decimal(ln["earn_points"]),
+                    parse_money(ln["final_amount"]),
+                )
+            )
+            before[key] = int(Decimal(ln["returned_qty"]) * 1000)  # may be 0
+            numbers[key] = int(ln["line_no"])
+        return purchased, before, numbers
+
+    def send_code(self, phone: str, purpose: str = "register") -> dict[str, Any]:
+        """Send an SMS code (online only): the answer has ``otp_id`` and ``resend_after_s``."""
+        e164 = normalize_phone(phone)
+        if self.gateway is None or not self.online:
+            raise TillError(_("SMS codes need the service: the till is offline."))
+        try:
+            body = {"phone": e164, "purpose": purpose}
+            return self.gateway.send_otp(body, str(uuid.uuid4()), timeout=self.budget).body
+        except Rejected as exc:
+            raise TillError(explain(exc)) from None
+        except (Unreachable, Ambiguous, RateLimited) as exc:
+            raise TillError(exc.message) from None
+
+    def verify_code(self, otp_id: str, code: str) -> str:
+        """Check the customer's SMS code; the confirmation token to pass on."""
+        if self.gateway is None:
+            raise TillError(_("SMS codes need the service: the till is offline."))
+        try:
+            body = {"otp_id": otp_id, "code": code.strip()}
+            reply = self.gateway.verify_otp(body, str(uuid.uuid4()), timeout=self.budget)
+            return str(reply.body["confirmation_token"])
+        except Rejected as exc:
+            raise TillError(explain(exc)) from None
+        except (Unreachable, Ambiguous, RateLimited) as exc:
+            raise TillError(exc.message) from None
+
     def register(
-        self, phone: str, first_name: str | None = None, *, pd_consent: bool = True
+        self,
+        phone: str,
+        first_name: str | None = None,
+        *,
+        pd_consent: bool = True,
+        confirmation_token: str | None = None,
     ) -> CustomerView:
-        """Register a customer here; offline it is queued unverified (earns, cannot spend)."""
+        """Register a customer: online at once (verified with an SMS code's token), or queued
+        unverified when offline (earns, cannot spend, no welcome bonus until verified)."""
         e164 = normalize_phone(phone)
         rules = self.rules()
         key = base64.urlsafe_b64decode(
             rules.phone_hash_key + "=" * (-len(rules.phone_hash_key) % 4)
         )
-        local_id = f"local_{uuid.uuid4().hex[:12]}"
         now = self.clock()
-        body = {
-            "local_id": local_id,
+        body: dict[str, Any] = {
             "phone": e164,
             "first_name": first_name,
             "consents": {"pd_processing": pd_consent, "sms": False, "email": False},
             "occurred_at": now.isoformat(),
         }
+        if self.gateway is not None and self.online:
+            try:
+                online = dict(body, confirmation_token=confirmation_token)
+                reply = self.gateway.register(online, str(uuid.uuid4()), timeout=self.budget)
+                found = self._identified_online(
+                    {
+                        "status": "found",
+                        "customer": reply.body["customer"],
+                        "balance": reply.body.get("balance"),
+                    }
+                )
+                if found.customer is not None:
+                    with self.store.write() as s:
+                        row = s.get(CachedCustomer, found.customer.id)
+                        if row is not None:
+                            row.phone_hash = phone_hash(e164, key)
+                    return found.customer
+            except Rejected as exc:
+                raise TillError(explain(exc)) from None
+            except (Unreachable, Ambiguous, RateLimited):
+                self.went_offline()  # an ambiguous one is fine: the queued one maps to it by phone
+        local_id = f"local_{uuid.uuid4().hex[:12]}"
+        body["local_id"] = local_id
         with self.store.write() as s:
             row = CachedCustomer(
                 id=local_id,
@@ -870,3 +973,21 @@ def explain(exc: Rejected) -> str:
     """What a cashier reads for a refusal by the service, in the till's language."""
     known = _EXPLAIN.get(exc.code)
     return _(known) if known else exc.message
+
+
+SLIP_PREFIX = "LS1."
+
+
+def slip_code(sale_id: str) -> str:
+    """What the loyalty slip's QR holds: the sale's id, so a return finds it in one scan."""
+    return SLIP_PREFIX + sale_id
+
+
+def parse_slip(text: str) -> str:
+    """The sale id from a slip's QR (``LS1.<id>``) or a typed id; scanner noise trimmed."""
+    cleaned = text.strip()
+    if cleaned.upper().startswith(SLIP_PREFIX):
+        cleaned = cleaned[len(SLIP_PREFIX) :]
+    if not cleaned or len(cleaned) > 64 or not all(c.isalnum() or c in "-_." for c in cleaned):
+        raise TillError(_("This is not a receipt's code: scan the QR on the loyalty slip."))
+    return cleaned

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from cashier.errors import ReturnExceedsPurchase
+from cashier.money import parse_quantity
 from cashier.store.models import OutboxItem, Sale
-from cashier.till import Served, TillError
+from cashier.till import Served, TillError, slip_code
 from processing.admin import add_cashier
 from processing.db import transaction
 from processing.models import Purchase
@@ -98,3 +100,41 @@ def test_pin_login_shifts_and_history(world: TillWorld, proxy: FaultProxy) -> No
     assert world.till.close_shift() == shift
     items, served = world.till.history(customer.id)
     assert served is Served.ONLINE and any(i["kind"] == "earn" for i in items)
+
+
+def test_a_return_at_another_till_by_the_slips_qr(
+    till: Service, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    a = make_world(till, tmp_path / "a", proxy.url)
+    b = make_world(till, tmp_path / "b", proxy.url)
+    try:
+        sold = a.sell("2000.00", a.customer(), redeem=100)
+        line = sold.quote.lines[0].line_id
+        returned = b.till.return_sale(slip_code(sold.sale_id), {line: parse_quantity("1")})
+        assert (returned.points_restored, returned.served) == (Decimal(100), Served.ONLINE)
+        with pytest.raises(ReturnExceedsPurchase):  # the service knows it was returned already
+            b.till.return_sale(sold.sale_id, {line: parse_quantity("1")})
+        proxy.down()
+        b.till.went_offline()
+        with pytest.raises(TillError, match="на связи"):
+            b.till.return_sale(sold.sale_id, {line: parse_quantity("1")})
+        with pytest.raises(TillError):
+            b.till.return_sale("LS1.<script>", {line: 1})
+        proxy.up()
+        check_invariants(a)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_registering_online_with_an_sms_code(world: TillWorld) -> None:
+    sent = world.till.send_code("+7 900 765-43-21")
+    text = world.service.sms.messages_to("+79007654321")[-1]
+    code = next(
+        word for word in text.replace(".", " ").split() if word.isdigit() and len(word) >= 4
+    )
+    token = world.till.verify_code(sent["otp_id"], code)
+    customer = world.till.register("+7 900 765-43-21", "Мария", confirmation_token=token)
+    assert (customer.verified, customer.local) == (True, False)
+    again = world.till.identify("89007654321")
+    assert again.customer is not None and again.customer.id == customer.id
