@@ -205,6 +205,8 @@ class Till:
         self._offline_until = 0.0
         self._pin_failures = 0
         self._pin_locked_until = 0.0
+        if store.healthy:
+            self.recover()
 
     OFFLINE_HOLD_S = 30.0
     """After the service failed to answer, sales stop trying it for this long (a health probe or a
@@ -407,6 +409,7 @@ class Till:
         draft.hold_key = draft.hold_key or str(uuid.uuid4())
         body = self._purchase_body(draft, online.quote, state="pending", offline=False)
         body["expected_to_pay"] = format_money(online.quote.to_pay)
+        self._record_hold(draft, online.quote)  # before sending: a crash now leaves a trace
         deadline = time.monotonic() + self.budget
         while True:
             left = deadline - time.monotonic()
@@ -415,28 +418,73 @@ class Till:
                 draft.held = online.quote.redeem_points
                 return online
             except Rejected as exc:
+                self._forget_hold(draft)
                 raise TillError(explain(exc)) from None
             except Ambiguous:
                 if time.monotonic() < deadline:
                     continue  # same key: the service answers its first answer if it got it
-                self._abandon_hold(draft)
+                self._abandon_hold(draft, "hold_unknown")
             except (Unreachable, RateLimited):
-                draft.hold_key = None
+                self._forget_hold(draft)
                 self.went_offline()
             return self.price(draft, online=False)
 
-    def _abandon_hold(self, draft: Draft) -> None:
-        """A hold whose outcome is unknown: queue its cancel and price the sale afresh."""
+    def _record_hold(self, draft: Draft, q: Quote) -> None:
         with self.store.write() as s:
-            self._enqueue(
-                s,
-                "cancel",
-                draft.purchase_id,
-                {"purchase_id": draft.purchase_id, "reason": "hold_unknown"},
-            )
+            if s.get(Sale, draft.purchase_id) is None:
+                s.add(self._sale_row(draft, q, "holding", offline=False))
+
+    def _forget_hold(self, draft: Draft) -> None:
+        """The service certainly did not hold anything: drop the trace, go on without a hold."""
+        with self.store.write() as s:
+            row = s.get(Sale, draft.purchase_id)
+            if row is not None and row.state == "holding":
+                s.delete(row)
+        draft.hold_key = None
+
+    def _abandon_hold(self, draft: Draft, reason: str) -> None:
+        """A hold that may exist and will not be used: queue its cancel; the sale gets a new id."""
+        with self.store.write() as s:
+            self._cancel_in(s, draft.purchase_id, reason)
         draft.purchase_id = str(uuid.uuid4())
         draft.hold_key = None
         draft.held = Decimal(0)
+
+    def _cancel_in(self, s: Session, purchase_id: str, reason: str) -> None:
+        row = s.get(Sale, purchase_id)
+        if row is not None and row.state == "holding":
+            row.state = "abandoned"
+        self._enqueue(s, "cancel", purchase_id, {"purchase_id": purchase_id, "reason": reason})
+
+    def recover(self) -> int:
+        """At start: holds a crash left behind (sent, never committed) get their cancel queued."""
+        with self.store.write() as s:
+            orphans = list(s.scalars(select(Sale).where(Sale.state == "holding")))
+            for row in orphans:
+                self._cancel_in(s, row.id, "till_restarted")
+        return len(orphans)
+
+    def _sale_row(self, draft: Draft, q: Quote, state: str, *, offline: bool) -> Sale:
+        return Sale(
+            id=draft.purchase_id,
+            customer_id=draft.customer.id if draft.customer else None,
+            customer_label=draft.customer.display_name if draft.customer else None,
+            state=state,
+            path=Served.QUEUED.value,
+            offline=offline,
+            hold_key=draft.hold_key,
+            base_total=q.base_total,
+            discount=q.discount_total,
+            redeem_points=q.redeem_points,
+            redeem_amount=q.redeem_amount,
+            to_pay=q.to_pay,
+            earn_points=q.earn_points,
+            rules_version=self.rules().version,
+            cashier_id=draft.cashier_id,
+            shift_no=draft.shift_no,
+            created_at=self.clock(),
+            monotonic_ns=time.monotonic_ns(),
+        )
 
     # -- commit ---------------------------------------------------------------------------------
     def commit(self, draft: Draft, priced: Priced) -> Committed:
@@ -447,28 +495,13 @@ class Till:
         offline = priced.served is Served.OFFLINE
         now = self.clock()
         with self.store.write() as s:
-            if s.get(Sale, draft.purchase_id) is not None:
+            held = s.get(Sale, draft.purchase_id)
+            if held is not None and held.state != "holding":
                 raise TillError(_("This sale is already committed."))
-            sale = Sale(
-                id=draft.purchase_id,
-                customer_id=draft.customer.id if draft.customer else None,
-                customer_label=draft.customer.display_name if draft.customer else None,
-                state="committed",
-                path=Served.QUEUED.value,
-                offline=offline,
-                hold_key=draft.hold_key,
-                base_total=q.base_total,
-                discount=q.discount_total,
-                redeem_points=q.redeem_points,
-                redeem_amount=q.redeem_amount,
-                to_pay=q.to_pay,
-                earn_points=q.earn_points,
-                rules_version=self.rules().version,
-                cashier_id=draft.cashier_id,
-                shift_no=draft.shift_no,
-                created_at=now,
-                monotonic_ns=time.monotonic_ns(),
-            )
+            if held is not None:
+                s.delete(held)  # the hold's trace becomes the sale
+                s.flush()
+            sale = self._sale_row(draft, q, "committed", offline=offline)
             s.add(sale)
             s.flush()
             for item, lq in zip(priced.lines, q.lines, strict=True):
@@ -607,9 +640,7 @@ class Till:
         if draft.hold_key is None:
             return
         with self.store.write() as s:
-            self._enqueue(
-                s, "cancel", draft.purchase_id, {"purchase_id": draft.purchase_id, "reason": "void"}
-            )
+            self._cancel_in(s, draft.purchase_id, "void")
         if self.deliver is not None and self.online:
             self.deliver(self.budget)
         draft.hold_key, draft.held = None, Decimal(0)
