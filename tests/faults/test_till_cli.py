@@ -64,7 +64,8 @@ def test_enroll_sell_online_and_offline_then_sync(
     assert "(offline)" in offline.stdout and offline.stdout.strip().endswith("queued")
     status = json.loads(cashier(data, "status", "--json").stdout)
     assert (status["online"], status["queue"]) == (False, 1)
-    assert "1 " in cashier(data, "queue").stdout.splitlines()[0]
+    waiting = cashier(data, "queue").stdout.splitlines()
+    assert waiting[0].split()[:2] == ["2", "purchase"] and waiting[-1] == "записей: 1"
     refused = cashier(data, "sync", "--once", check=False)
     assert refused.returncode == 2 and "недоступен" in refused.stderr
     proxy.up()
