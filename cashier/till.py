@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cashier.errors import InvalidIdentifier, UserFacingError
@@ -50,6 +50,7 @@ from cashier.store.db import Store
 from cashier.store.models import (
     CachedCard,
     CachedCashier,
+    CachedCoupon,
     CachedCustomer,
     Counter,
     Meta,
@@ -300,6 +301,19 @@ class Till:
             if view.available is not None:
                 row.balance, row.balance_as_of = view.available, now
             s.merge(row)
+            if "coupons" in body:
+                s.execute(delete(CachedCoupon).where(CachedCoupon.customer_id == view.id))
+                for c in body.get("coupons") or []:
+                    s.merge(
+                        CachedCoupon(
+                            code=c["code"],
+                            customer_id=view.id,
+                            title=c.get("title") or c["code"],
+                            valid_till=datetime.fromisoformat(c["valid_till"])
+                            if c.get("valid_till")
+                            else None,
+                        )
+                    )
         return Identified(view, Served.ONLINE, "found")
 
     def _identify_offline(self, kind: IdentifierKind, value: str) -> Identified:
@@ -958,7 +972,20 @@ class Till:
                 self.went_offline()
             except Rejected as exc:
                 raise TillError(explain(exc)) from None
-        return [], Served.OFFLINE
+        now = self.clock()
+        with self.store.read() as s:
+            rows = s.scalars(
+                select(CachedCoupon).where(CachedCoupon.customer_id == customer_id)
+            ).all()
+        return [
+            {
+                "code": c.code,
+                "title": c.title,
+                "valid_till": c.valid_till.isoformat() if c.valid_till else None,
+            }
+            for c in rows
+            if c.valid_till is None or c.valid_till > now
+        ], Served.OFFLINE
 
     # -- status ---------------------------------------------------------------------------------
     def queue_status(self) -> dict[str, Any]:

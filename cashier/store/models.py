@@ -221,6 +221,16 @@ class CatalogueItem(Base):
     weighed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class CachedCoupon(Base):
+    """A customer's personal coupons as the service last listed them (shown offline too)."""
+
+    __tablename__ = "coupons"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    valid_till: Mapped[datetime | None]
+
+
 class OfflineSpend(Base):
     """Points this till let a customer spend offline, per day (the budget is per till and day)."""
 

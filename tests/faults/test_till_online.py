@@ -138,3 +138,30 @@ def test_registering_online_with_an_sms_code(world: TillWorld) -> None:
     assert (customer.verified, customer.local) == (True, False)
     again = world.till.identify("89007654321")
     assert again.customer is not None and again.customer.id == customer.id
+
+
+def test_the_customers_coupons_are_kept_for_offline(world: TillWorld, proxy: FaultProxy) -> None:
+    from datetime import timedelta
+
+    from processing.models import Coupon
+    from tests.processing.conftest import NOW
+
+    with transaction(world.service.factory) as session:
+        session.add(
+            Coupon(
+                code="NB-TEST-1",
+                customer_id="c_1",
+                title="−10% на кабели",
+                category="cables",
+                discount_pct=Decimal(10),
+                valid_from=NOW - timedelta(days=1),
+                valid_till=NOW + timedelta(days=9),
+            )
+        )
+    customer = world.customer()
+    online, served = world.till.coupons(customer.id)
+    assert served is Served.ONLINE and [c["code"] for c in online] == ["NB-TEST-1"]
+    proxy.down()
+    world.till.went_offline()
+    offline, served = world.till.coupons(customer.id)
+    assert served is Served.OFFLINE and [c["title"] for c in offline] == ["−10% на кабели"]

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
 from cashier.store.db import StoreDamaged, StoreLocked, open_store
-from cashier.store.models import Base, Meta, OfflineSpend
+from cashier.store.models import Base, CachedCoupon, Meta, OfflineSpend, OutboxItem
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -92,3 +93,33 @@ def test_a_damaged_database_stops_loyalty_operations(tmp_path: Path) -> None:
         assert "integrity" in stopped.value.message or "целостност" in stopped.value.message
     finally:
         damaged.close()
+
+
+def test_an_upgrade_keeps_a_full_queue(tmp_path: Path) -> None:
+    """A till upgraded from the first schema with items still queued loses none of them."""
+    from alembic import command
+
+    from cashier.store.db import _alembic_config
+
+    url = f"sqlite:///{tmp_path / 'till.db'}"
+    command.upgrade(_alembic_config(url), "0001")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "till.db") as conn:
+        conn.executemany(
+            "INSERT INTO outbox (seq, op_id, kind, subject, body, body_hash, state, attempts, "
+            "created_at, occurred_at) VALUES (?, ?, 'purchase', ?, '{}', 'h', 'queued', 0, ?, ?)",
+            [
+                (i, f"op-{i}", f"p-{i}", "2026-11-23 12:00:00", "2026-11-23 12:00:00")
+                for i in range(1, 101)
+            ],
+        )
+    store = open_store(tmp_path)
+    try:
+        with store.read() as s:
+            rows = s.scalars(select(OutboxItem).order_by(OutboxItem.seq)).all()
+            assert [r.seq for r in rows] == list(range(1, 101))
+            assert all(r.state == "queued" and r.created_at == NOW for r in rows)
+            assert s.scalars(select(CachedCoupon)).all() == []  # the newer table exists
+    finally:
+        store.close()
