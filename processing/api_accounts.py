@@ -12,7 +12,6 @@ the till hears ``503 unavailable`` (retryable with the same key).  A replay neve
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 from datetime import datetime
@@ -28,6 +27,7 @@ from cashier.identifiers import mask_phone
 from cashier.money import format_points
 from cashier.program import Program
 from processing import otp, registration
+from processing.cursors import Cursor
 from processing.customers import customer_balance
 from processing.db import transaction
 from processing.deps import API, DB, ERRORS, Factory, Now, Till
@@ -319,31 +319,7 @@ def _signed(amount: Decimal, scale: int) -> str:
     return "+" + text if amount > 0 else text
 
 
-_CURSOR_PREFIX = "h1|"
-
-
-def _encode_cursor(at: datetime, entry_id: int) -> str:
-    raw = f"{_CURSOR_PREFIX}{at.isoformat()}|{entry_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    parsed: tuple[datetime, int] | None = None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw.startswith(_CURSOR_PREFIX):
-            stamp, entry_id = raw[len(_CURSOR_PREFIX) :].rsplit("|", 1)
-            parsed = datetime.fromisoformat(stamp), int(entry_id)
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
-    if parsed is None or parsed[0].tzinfo is None:
-        raise ApiError(
-            400,
-            "validation_error",
-            "The cursor is not valid: read the history again from the first page.",
-            details=[{"field": "/query/cursor", "message": "not a cursor this service gave"}],
-        )
-    return parsed
+HISTORY = Cursor("h1|", "read the history again from the first page")
 
 
 @router.get("/customers/{customer_id}/history", response_model=HistoryResponse, responses=ERRORS)
@@ -376,7 +352,14 @@ def customer_history(
     if since is not None:
         stmt = stmt.where(LedgerEntry.occurred_at >= since)
     if cursor:
-        at, entry_id = _decode_cursor(cursor)
+        at, key = HISTORY.decode(cursor)
+        if not key.isdigit():
+            raise ApiError(
+                400,
+                "validation_error",
+                "The cursor is not valid: read the history again from the first page.",
+            )
+        entry_id = int(key)
         stmt = stmt.where(tuple_(LedgerEntry.occurred_at, LedgerEntry.id) < tuple_(at, entry_id))
     rows = list(session.scalars(stmt))
     page, more = rows[:limit], len(rows) > limit
@@ -396,7 +379,7 @@ def customer_history(
         )
         for e in page
     ]
-    next_cursor = _encode_cursor(page[-1].occurred_at, page[-1].id) if more else None
+    next_cursor = HISTORY.encode(page[-1].occurred_at, page[-1].id) if more else None
     return HistoryResponse(items=items, next_cursor=next_cursor, server_time=now)
 
 

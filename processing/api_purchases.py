@@ -6,14 +6,17 @@ stored answer commit in one transaction before the till hears "done".
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
 
 from processing import purchases
-from processing.deps import API, DB, ERRORS, Factory, Now, Till
-from processing.idempotency import fingerprint, respond, run_once
+from processing.deps import API, DB, ERRORS, Factory, Now, Till, TillRef
+from processing.idempotency import Action, fingerprint, respond, run_once
 from sync.protocol import (
     CancelRequest,
     CancelResponse,
@@ -39,6 +42,20 @@ PurchaseId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z
 _REPLAY = {"description": "A replay of the first answer (natural key), see Idempotent-Replay"}
 
 
+def _once(
+    request: Request,
+    factory: sessionmaker[Session],
+    till: TillRef,
+    key: str | None,
+    body: BaseModel,
+    now: datetime,
+    action: Action,
+) -> JSONResponse:
+    """Run a mutation exactly once for the till's key, committed before the answer."""
+    digest = fingerprint("POST", request.url.path, body)
+    return respond(request, run_once(factory, till.device_id, key, digest, now, action), now)
+
+
 @router.post(
     "/purchases",
     status_code=201,
@@ -55,15 +72,15 @@ def create_purchase(
 ) -> JSONResponse:
     """Create a purchase: ``pending`` holds the points, ``confirmed`` (no points) is single phase."""
     ttl = request.app.state.hold_ttl
-    outcome = run_once(
+    return _once(
+        request,
         factory,
-        till.device_id,
+        till,
         idempotency_key,
-        fingerprint("POST", request.url.path, body),
+        body,
         now,
         lambda session: purchases.create(session, till, body, now, ttl),
     )
-    return respond(request, outcome, now)
 
 
 @router.post("/purchases/{purchase_id}/confirm", response_model=ConfirmResponse, responses=ERRORS)
@@ -77,15 +94,15 @@ def confirm_purchase(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Confirm after the fiscal receipt: the held points are spent, the earned ones accrue."""
-    outcome = run_once(
+    return _once(
+        request,
         factory,
-        till.device_id,
+        till,
         idempotency_key,
-        fingerprint("POST", request.url.path, body),
+        body,
         now,
         lambda session: purchases.confirm(session, till, purchase_id, body, now),
     )
-    return respond(request, outcome, now)
 
 
 @router.post("/purchases/{purchase_id}/cancel", response_model=CancelResponse, responses=ERRORS)
@@ -100,15 +117,15 @@ def cancel_purchase(
 ) -> JSONResponse:
     """Void a pending purchase: its held points are released."""
     body = body or CancelRequest()
-    outcome = run_once(
+    return _once(
+        request,
         factory,
-        till.device_id,
+        till,
         idempotency_key,
-        fingerprint("POST", request.url.path, body),
+        body,
         now,
         lambda session: purchases.cancel(session, till, purchase_id, body, now),
     )
-    return respond(request, outcome, now)
 
 
 @router.post(
@@ -127,15 +144,15 @@ def return_purchase(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Return some or all of a confirmed purchase (cumulative over several returns)."""
-    outcome = run_once(
+    return _once(
+        request,
         factory,
-        till.device_id,
+        till,
         idempotency_key,
-        fingerprint("POST", request.url.path, body),
+        body,
         now,
         lambda session: purchases.add_return(session, till, purchase_id, body, now),
     )
-    return respond(request, outcome, now)
 
 
 @router.get("/purchases/{purchase_id}", response_model=PurchaseView, responses=ERRORS)

@@ -7,16 +7,14 @@ Owns: the routes ``GET /sync/catalogue`` (paged by a ``(updated_at, sku)`` water
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select, tuple_
 
 from cashier.money import format_money
+from processing.cursors import Cursor
 from processing.deps import API, DB, ERRORS, Now, Till
-from processing.errors import ApiError
 from processing.models import Cashier, CatalogueItem
 from sync.protocol_sync import (
     CashierOut,
@@ -27,32 +25,8 @@ from sync.protocol_sync import (
 
 router = APIRouter(prefix=API, tags=["offline cache"])
 
-_CURSOR_PREFIX = "k1|"
+CATALOGUE = Cursor("k1|", "read the catalogue again without it")
 """Catalogue cursors carry their own prefix, so a cursor of another list is refused, not misread."""
-
-
-def _encode_cursor(updated_at: datetime, sku: str) -> str:
-    raw = f"{_CURSOR_PREFIX}{updated_at.isoformat()}|{sku}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    parsed: tuple[datetime, str] | None = None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw.startswith(_CURSOR_PREFIX):
-            stamp, sku = raw[len(_CURSOR_PREFIX) :].split("|", 1)
-            parsed = datetime.fromisoformat(stamp), sku
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
-    if parsed is None or parsed[0].tzinfo is None:
-        raise ApiError(
-            400,
-            "validation_error",
-            "The cursor is not valid: read the catalogue again without it.",
-            details=[{"field": "/query/cursor", "message": "not a cursor this service gave"}],
-        )
-    return parsed
 
 
 @router.get("/sync/catalogue", response_model=SyncCatalogueResponse, responses=ERRORS)
@@ -70,7 +44,7 @@ def sync_catalogue(
     )
     if cursor:
         stmt = stmt.where(
-            tuple_(CatalogueItem.updated_at, CatalogueItem.sku) > _decode_cursor(cursor)
+            tuple_(CatalogueItem.updated_at, CatalogueItem.sku) > CATALOGUE.decode(cursor)
         )
     rows = list(session.scalars(stmt))
     page, more = rows[:limit], len(rows) > limit
@@ -85,7 +59,7 @@ def sync_catalogue(
         )
         for row in page
     ]
-    next_cursor = _encode_cursor(page[-1].updated_at, page[-1].sku) if page else cursor
+    next_cursor = CATALOGUE.encode(page[-1].updated_at, page[-1].sku) if page else cursor
     return SyncCatalogueResponse(
         items=items, next_cursor=next_cursor, has_more=more, server_time=now
     )

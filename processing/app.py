@@ -32,6 +32,7 @@ from processing import customers as cust
 from processing.admin import EnrolmentRefused, enroll_device
 from processing.batches import process_batch
 from processing.carts import calculation, cart_lines, customer_state, live_customer, payments_of
+from processing.cursors import Cursor
 from processing.db import make_engine, read_session_factory, session_factory
 from processing.deps import API, DB, ERRORS, AuthCache, Clock, Factory, Now, Till
 from processing.errors import ApiError, envelope, install
@@ -65,6 +66,7 @@ from sync.protocol import (
 MAX_BODY = 2 * 1024 * 1024
 CALCULATION_TTL = timedelta(minutes=5)
 router = APIRouter(prefix=API)
+CUSTOMERS = Cursor("", "start the sync again without it")
 log = logging.getLogger("processing")
 
 
@@ -302,7 +304,7 @@ def sync_customers(
     k = keys(session)
     stmt = select(Customer).order_by(Customer.updated_at, Customer.id).limit(limit + 1)
     if cursor:
-        after = _decode_cursor(cursor)
+        after = CUSTOMERS.decode(cursor)
         stmt = stmt.where(tuple_(Customer.updated_at, Customer.id) > after)
     rows = list(session.scalars(stmt))
     page, more = rows[:limit], len(rows) > limit
@@ -316,24 +318,10 @@ def sync_customers(
         ):
             cards[card.customer_id].append(card)
     items = [_sync_item(program, k.phone_hash_key, c, at, balances, spends, cards) for c in page]
-    next_cursor = _encode_cursor(page[-1].updated_at, page[-1].id) if page else cursor
+    next_cursor = CUSTOMERS.encode(page[-1].updated_at, page[-1].id) if page else cursor
     return SyncCustomersResponse(
         items=items, next_cursor=next_cursor, has_more=more, server_time=at
     )
-
-
-def _encode_cursor(updated_at: datetime, customer_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{updated_at.isoformat()}|{customer_id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        stamp, customer_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), customer_id
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(
-            400, "validation_error", "The cursor is not valid: start the sync again without it."
-        ) from None
 
 
 def _sync_item(

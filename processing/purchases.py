@@ -686,23 +686,7 @@ def confirm(
     )
     if q.redeem_points != held:  # the same rules, lines and tier always price the same
         raise AssertionError(f"confirm re-priced {purchase_id} to {q.redeem_points}, held {held}")
-    holds = session.scalars(
-        select(LedgerEntry).where(
-            LedgerEntry.purchase_id == purchase_id, LedgerEntry.kind == "hold"
-        )
-    ).all()
-    for hold in holds:
-        session.add(
-            _entry(
-                purchase,
-                "release",
-                -hold.amount,
-                now,
-                lot_id=hold.lot_id,
-                line_id=hold.line_id,
-                expires_at=hold.expires_at,
-            )
-        )
+    for hold in _release_holds(session, purchase, now):
         session.add(
             _entry(purchase, "redeem", hold.amount, now, lot_id=hold.lot_id, line_id=hold.line_id)
         )
@@ -759,7 +743,8 @@ def cancel(
     return Answer(200, _cancelled_view(session, program, purchase, now))
 
 
-def _release_holds(session: Session, purchase: Purchase, now: datetime) -> None:
+def _release_holds(session: Session, purchase: Purchase, now: datetime) -> list[LedgerEntry]:
+    """A ``release`` for each of the purchase's holds; returns the holds."""
     holds = session.scalars(
         select(LedgerEntry).where(
             LedgerEntry.purchase_id == purchase.purchase_id, LedgerEntry.kind == "hold"
@@ -777,6 +762,7 @@ def _release_holds(session: Session, purchase: Purchase, now: datetime) -> None:
                 expires_at=hold.expires_at,
             )
         )
+    return list(holds)
 
 
 def _cancelled_view(
