@@ -821,6 +821,7 @@ class Till:
     ) -> CustomerView:
         """Register a customer: online at once (verified with an SMS code's token), or queued
         unverified when offline (earns, cannot spend, no welcome bonus until verified)."""
+        self.store.check_healthy()
         e164 = normalize_phone(phone)
         rules = self.rules()
         key = base64.urlsafe_b64decode(
