@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
-from processing import purchases
+from processing import purchase_returns, purchases
 from processing.deps import API, DB, ERRORS, Factory, Now, Till, TillRef
 from processing.idempotency import Action, fingerprint, respond, run_once
 from sync.protocol import (
@@ -151,7 +151,7 @@ def return_purchase(
         idempotency_key,
         body,
         now,
-        lambda session: purchases.add_return(session, till, purchase_id, body, now),
+        lambda session: purchase_returns.add_return(session, till, purchase_id, body, now),
     )
 
 

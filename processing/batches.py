@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from processing import purchases, registration
+from processing import offline_sales, purchase_returns, purchases, registration
 from processing.api_accounts import registration_out
 from processing.deps import API, TillRef
 from processing.errors import ApiError
@@ -337,11 +337,13 @@ def _action(
 ) -> Callable[[Session], Answer]:
     def run(session: Session) -> Answer:
         if kind == "purchase":
-            return purchases.apply_offline(session, till, _parse(PurchaseRequest, body), now)
+            return offline_sales.apply_offline(session, till, _parse(PurchaseRequest, body), now)
         if kind == "return":
             ret = _parse(_ReturnItem, body)
             request = ReturnRequest.model_validate(ret.model_dump(exclude={"purchase_id"}))
-            return purchases.add_return(session, till, ret.purchase_id, request, now, offline=True)
+            return purchase_returns.add_return(
+                session, till, ret.purchase_id, request, now, offline=True
+            )
         if kind == "confirm":
             held = _parse(_ConfirmItem, body)
             capture = ConfirmRequest.model_validate(held.model_dump(exclude={"purchase_id"}))

@@ -1,6 +1,6 @@
-"""Purchases on the service: pending → confirm / cancel, returns, and offline sales from a queue.
+"""Purchases on the service: pending → confirm / cancel, and lookup (PROTOCOL.md E, K).
 
-Owns: every ledger write a sale causes.  Each function runs inside the caller's transaction (the
+Owns: the ledger writes of a sale.  Each function runs inside the caller's transaction (the
 exactly-once runner of :mod:`processing.idempotency` wraps it), locks the customer (and the
 purchase) first, prices with the shared engine (:func:`cashier.quote.quote`,
 :func:`cashier.returns.compute_return`) and writes line-level ledger entries:
@@ -14,11 +14,8 @@ purchase) first, prices with the shared engine (:func:`cashier.quote.quote`,
 - coupons: checked and held with the points (``pending``), used on confirm, freed on cancel.
 - ``cancel``: a ``release`` per hold.  A purchase left pending past its hold is cancelled by
   itself (``cancel_reason: hold_expired``); a late confirm is accepted only without points.
-- return: per returned line, the redeemed points go back to the lots they came from and the
-  earned points are taken back (the line's own lots first); what nobody's lot can cover is a
-  recorded debt.
-- offline sale: applied inside the program's offline budget even into a negative balance (the
-  overdraft is recorded and sent to review); beyond it, refused with ``offline_redeem_not_allowed``.
+- returns (:mod:`processing.purchase_returns`) and sales from an offline queue
+  (:mod:`processing.offline_sales`) reuse the helpers here.
 """
 
 from __future__ import annotations
@@ -34,19 +31,17 @@ from sqlalchemy.orm import Session
 from cashier.errors import UserFacingError
 from cashier.i18n import _, ngettext
 from cashier.identifiers import verify_wallet_token
-from cashier.ledger import Lot, plan_consumption, plan_revoke
+from cashier.ledger import Lot, plan_consumption
 from cashier.money import (
     format_money,
     format_points,
     format_quantity,
     parse_money,
-    parse_quantity,
     points_to_units,
     units_to_points,
 )
 from cashier.program import Program
 from cashier.quote import CapReason, CartLine, CustomerState, Quote, quote
-from cashier.returns import PurchasedLine, compute_return
 from processing import coupons
 from processing import customers as cust
 from processing.carts import (
@@ -66,7 +61,6 @@ from processing.models import (
     Purchase,
     PurchaseLine,
     PurchaseReturn,
-    ReviewItem,
 )
 from processing.registration import grant_birthday_if_due
 from processing.state import active_program, keys, program_by_version
@@ -81,9 +75,6 @@ from sync.protocol import (
     PurchaseLineOut,
     PurchaseRequest,
     PurchaseView,
-    ReturnLineOut,
-    ReturnRequest,
-    ReturnResponse,
 )
 
 HOLD_TTL = timedelta(minutes=30)
@@ -814,223 +805,6 @@ def cancel_unknown(session: Session, till: TillRef, purchase_id: str, now: datet
     return Answer(200, _cancelled_view(session, program, purchase, now))
 
 
-# -- F. returns ---------------------------------------------------------------------------------
-def add_return(
-    session: Session,
-    till: TillRef,
-    purchase_id: str,
-    body: ReturnRequest,
-    now: datetime,
-    *,
-    offline: bool = False,
-) -> Answer:
-    earlier = session.get(PurchaseReturn, body.return_id)
-    if earlier is not None:
-        if earlier.purchase_id != purchase_id:
-            raise ApiError(
-                409,
-                "invalid_state",
-                f"The return id {body.return_id} was used for another purchase: use a new one.",
-            )
-        return Answer(201, _return_view(session, earlier, now), "natural")
-    purchase = _locked_purchase(session, purchase_id)
-    state, _reason = effective_state(purchase, now)
-    if state == "pending":
-        raise ApiError(
-            409, "invalid_state", "The purchase is not confirmed yet: cancel it instead."
-        )
-    if state == "cancelled":
-        raise ApiError(
-            409, "invalid_state", "The purchase was cancelled: there is nothing to return."
-        )
-    program = program_by_version(session, purchase.program_version)
-    customer = _customer_of(session, purchase)
-    stored = _keyed(_stored_lines(session, purchase_id))
-    by_pair = {(ln.line_id, ln.line_no): key for key, ln in stored.items()}
-    returning: dict[str, int] = {}
-    for i, ln in enumerate(body.lines):
-        key = by_pair.get((ln.line_id, ln.line_no))
-        if key is None:
-            raise ApiError(
-                400,
-                "validation_error",
-                f"The purchase has no line {ln.line_id} number {ln.line_no}.",
-                details=[{"field": f"/lines/{i}", "message": "no such line in the purchase"}],
-            )
-        if key in returning:
-            raise ApiError(
-                400,
-                "validation_error",
-                f"Line {ln.line_id} number {ln.line_no} appears twice: each line once.",
-                details=[{"field": f"/lines/{i}", "message": "duplicate line"}],
-            )
-        returning[key] = parse_quantity(ln.qty)
-    result = compute_return(
-        [
-            PurchasedLine(key, ln.qty, ln.redeem_points, ln.earn_points, ln.final_amount)
-            for key, ln in stored.items()
-        ],
-        {key: ln.returned_qty for key, ln in stored.items()},
-        returning,
-        points_scale=program.points_scale,
-    )
-    line_results = []
-    for rl in result.lines:
-        row = stored[rl.line_id]
-        row.returned_qty += rl.qty
-        if customer is not None:
-            _restore(session, purchase, rl.line_id, rl.points_restored, body.return_id, now)
-            _revoke(
-                session,
-                program,
-                purchase,
-                customer,
-                rl.line_id,
-                rl.points_revoked,
-                body.return_id,
-                now,
-            )
-        line_results.append(
-            {
-                "line_id": row.line_id,
-                "line_no": row.line_no,
-                "qty": format_quantity(rl.qty),
-                "points_restored": _fmt(program, rl.points_restored),
-                "points_revoked": _fmt(program, rl.points_revoked),
-                "refund_amount": format_money(rl.refund_amount),
-            }
-        )
-    record = PurchaseReturn(
-        return_id=body.return_id,
-        purchase_id=purchase_id,
-        device_id=till.device_id,
-        receipt_no=body.receipt_no,
-        points_restored=result.points_restored if customer else ZERO,
-        points_revoked=result.points_revoked if customer else ZERO,
-        refund_amount=result.refund_amount,
-        lines=line_results,
-        occurred_at=till_time(body.occurred_at, now, offline=offline),
-        created_at=now,
-    )
-    session.add(record)
-    _bump(customer, now)
-    session.flush()
-    return Answer(201, _return_view(session, record, now))
-
-
-def _restore(
-    session: Session,
-    purchase: Purchase,
-    line_key: str,
-    points: Decimal,
-    return_id: str,
-    now: datetime,
-) -> None:
-    """Give redeemed points back to the lots they came from (a debt first, then the last lot taken)."""
-    if points <= 0:
-        return
-    rows = session.execute(
-        select(LedgerEntry.lot_id, func.sum(LedgerEntry.amount))
-        .where(
-            LedgerEntry.purchase_id == purchase.purchase_id,
-            LedgerEntry.line_id == line_key,
-            LedgerEntry.kind.in_(("redeem", "return_restore")),
-        )
-        .group_by(LedgerEntry.lot_id)
-    ).all()
-    open_by_lot = {lot_id: -Decimal(total) for lot_id, total in rows if -Decimal(total) > 0}
-    left = points
-    for lot_id in sorted(open_by_lot, key=lambda x: (x is not None, -(x or 0))):
-        give = min(open_by_lot[lot_id], left)
-        if give <= 0:
-            break
-        session.add(
-            _entry(
-                purchase,
-                "return_restore",
-                give,
-                now,
-                lot_id=lot_id,
-                line_id=line_key,
-                return_id=return_id,
-            )
-        )
-        left -= give
-    if left > 0:  # cannot happen: compute_return restores at most what the line redeemed
-        raise AssertionError(f"restore of {points} exceeds what line {line_key} redeemed")
-
-
-def _revoke(
-    session: Session,
-    program: Program,
-    purchase: Purchase,
-    customer: Customer,
-    line_key: str,
-    points: Decimal,
-    return_id: str,
-    now: datetime,
-) -> None:
-    """Take earned points back: the line's own lots first, then other points; the rest is a debt."""
-    if points <= 0:
-        return
-    own = [
-        str(i)
-        for i in session.scalars(
-            select(LedgerEntry.id).where(
-                LedgerEntry.purchase_id == purchase.purchase_id,
-                LedgerEntry.line_id == line_key,
-                LedgerEntry.kind == "earn",
-            )
-        )
-    ]
-    lots, _loose = cust.lots(session, customer.id, now)
-    takes, shortfall = plan_revoke(program, lots, points, own, now, customer.last_purchase_at)
-    for lot_id, amount in takes:
-        session.add(
-            _entry(
-                purchase,
-                "return_revoke",
-                -amount,
-                now,
-                lot_id=int(lot_id),
-                line_id=line_key,
-                return_id=return_id,
-            )
-        )
-    if shortfall > 0:
-        session.add(
-            _entry(
-                purchase,
-                "return_revoke",
-                -shortfall,
-                now,
-                line_id=line_key,
-                return_id=return_id,
-                flagged=True,
-                note="the earned points were already spent: recorded as a debt",
-            )
-        )
-
-
-def _return_view(session: Session, record: PurchaseReturn, now: datetime) -> ReturnResponse:
-    purchase = session.get(Purchase, record.purchase_id)
-    assert purchase is not None
-    program = program_by_version(session, purchase.program_version)
-    customer = session.get(Customer, purchase.customer_id) if purchase.customer_id else None
-    lines = _stored_lines(session, purchase.purchase_id)
-    return ReturnResponse(
-        return_id=record.return_id,
-        purchase_id=record.purchase_id,
-        points_restored=_fmt(program, record.points_restored),
-        points_revoked=_fmt(program, record.points_revoked),
-        refund_amount=format_money(record.refund_amount),
-        balance_after=_balance_after(session, program, customer, now),
-        lines=[ReturnLineOut(**line) for line in record.lines],
-        complete=all(ln.returned_qty == ln.qty for ln in lines),
-        server_time=now,
-    )
-
-
 # -- K. lookup ----------------------------------------------------------------------------------
 def view(session: Session, purchase_id: str, now: datetime) -> PurchaseView:
     purchase = session.get(Purchase, purchase_id)
@@ -1079,178 +853,3 @@ def view(session: Session, purchase_id: str, now: datetime) -> PurchaseView:
         returns=list(returns),
         server_time=now,
     )
-
-
-# -- J. an offline sale from a till's queue -----------------------------------------------------
-def apply_offline(session: Session, till: TillRef, body: PurchaseRequest, now: datetime) -> Answer:
-    """A sale the till made while the service was unreachable (``state: confirmed``)."""
-    existing = session.get(Purchase, body.purchase_id)
-    if existing is not None:
-        _same_till(existing, till)
-        if existing.state == "pending":  # created online, then the till lost the answer
-            request = ConfirmRequest(receipt_no=body.receipt_no, payments=body.payments)
-            confirm(session, till, body.purchase_id, request, now)
-        return Answer(200, created_view(session, existing, now), "natural")
-    if body.state != "confirmed":
-        raise ApiError(
-            400,
-            "validation_error",
-            "A queued sale is pushed as confirmed.",
-            details=[{"field": "/state", "message": "must be confirmed"}],
-        )
-    if body.coupons:
-        raise ApiError(
-            422,
-            "coupon_invalid",
-            "Single-use coupons cannot be used offline.",
-            details=[
-                {
-                    "field": f"/coupons/{i}",
-                    "message": "not applicable offline",
-                    "status": "not_applicable",
-                }
-                for i in range(len(body.coupons))
-            ],
-        )
-    active = active_program(session)
-    program = active.program
-    customer = live_customer(session, body.customer.id, lock=True) if body.customer else None
-    requested = _points(program, body.redeem_points, "/redeem_points")
-    if requested > 0 and not body.offline:
-        raise ApiError(
-            400,
-            "validation_error",
-            "Points spent online are held first (POST /purchases pending) and confirmed after "
-            "payment; a queued sale spends points only when it was made offline.",
-            details=[{"field": "/offline", "message": "must be true when redeem_points > 0"}],
-        )
-    lines = cart_lines(session, body.lines)
-    payments = payments_of(body.payments)
-    at = till_time(body.occurred_at, now, offline=True)
-    if customer is None:
-        if requested > 0:
-            raise ApiError(
-                422, "offline_redeem_not_allowed", "Points cannot be spent without a customer."
-            )
-        q = quote(program, None, lines, occurred_at=at, payments=payments)
-        return _store_offline(session, program, active.version, till, body, None, q, lines, now)
-    state = customer_state(session, program, customer, at)
-    if requested > 0:
-        _check_offline_budget(session, program, till, body, customer, requested)
-        # Price as if the points were there (the overdraft is allowed inside the budget).
-        generous = dataclasses.replace(
-            state, available=requested + max(state.available, ZERO), verified=True
-        )
-        q = quote(program, generous, lines, occurred_at=at, redeem=requested, payments=payments)
-        if q.redeem_points < requested:  # the till's cached tier was higher than today's
-            top = dataclasses.replace(generous, tier=program.tiers[-1].code)
-            q = quote(program, top, lines, occurred_at=at, redeem=requested, payments=payments)
-        if q.redeem_points < requested:
-            raise ApiError(
-                422,
-                "offline_redeem_not_allowed",
-                f"{_fmt(program, requested)} points cannot pay for this sale under any tier.",
-            )
-    else:
-        q = quote(program, state, lines, occurred_at=at, redeem=0, payments=payments)
-    return _store_offline(session, program, active.version, till, body, customer, q, lines, now)
-
-
-def _check_offline_budget(
-    session: Session,
-    program: Program,
-    till: TillRef,
-    body: PurchaseRequest,
-    customer: Customer,
-    requested: Decimal,
-) -> None:
-    budget = program.offline_redeem
-    if not budget.enabled:
-        reason = "the program does not allow spending points offline"
-    elif budget.verified_customers_only and not customer.phone_verified:
-        reason = "the customer's phone is not verified"
-    else:
-        spent = session.scalar(
-            select(func.coalesce(func.sum(Purchase.redeem_points), 0)).where(
-                Purchase.device_id == till.device_id,
-                Purchase.customer_id == customer.id,
-                Purchase.offline_day == body.occurred_at.date(),
-                Purchase.offline.is_(True),
-            )
-        )
-        limit = budget.max_points_per_customer_per_day
-        if Decimal(spent or 0) + requested <= limit:
-            return
-        reason = (
-            f"this till already spent {_fmt(program, Decimal(spent or 0))} of "
-            f"{_fmt(program, limit)} points offline for this customer that day"
-        )
-    raise ApiError(422, "offline_redeem_not_allowed", f"Offline redemption refused: {reason}.")
-
-
-def _store_offline(
-    session: Session,
-    program: Program,
-    version: str,
-    till: TillRef,
-    body: PurchaseRequest,
-    customer: Customer | None,
-    q: Quote,
-    lines: Sequence[CartLine],
-    now: datetime,
-) -> Answer:
-    purchase, rows = _new_purchase(body, till, customer, version, q, lines, now, offline=True)
-    session.add(purchase)
-    session.flush()
-    session.add_all(rows)
-    session.flush()
-    if customer is not None and q.redeem_points > 0:
-        lots, _loose = cust.lots(session, customer.id, now)
-        overdraft = ZERO
-        for lq in q.lines:
-            if lq.redeem_points <= 0:
-                continue
-            takes, short, lots = _take(
-                program,
-                lots,
-                lq.redeem_points,
-                now,
-                customer.last_purchase_at,
-                allow_shortfall=True,
-            )
-            for lot_id, amount in takes:
-                session.add(
-                    _entry(purchase, "redeem", -amount, now, lot_id=lot_id, line_id=lq.line_id)
-                )
-            if short > 0:
-                overdraft += short
-                session.add(
-                    _entry(
-                        purchase,
-                        "redeem",
-                        -short,
-                        now,
-                        line_id=lq.line_id,
-                        flagged=True,
-                        note="offline redemption beyond the balance (inside the budget)",
-                    )
-                )
-        if overdraft > 0:
-            purchase.overdraft = overdraft
-            session.add(
-                ReviewItem(
-                    kind="overdraft",
-                    device_id=till.device_id,
-                    store_id=till.store_id,
-                    customer_id=customer.id,
-                    purchase_id=purchase.purchase_id,
-                    amount=overdraft,
-                    reason=f"An offline sale spent {_fmt(program, overdraft)} points more than the "
-                    "customer had; applied inside the offline budget.",
-                    created_at=now,
-                )
-            )
-    _accrue(session, program, purchase, q, customer, now)
-    session.flush()
-    result = created_view(session, purchase, now)
-    return Answer(201, result)
