@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, not_, select, true, type_coerce
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cashier.errors import InvalidIdentifier, UserFacingError
 from cashier.identifiers import (
@@ -99,80 +99,57 @@ def _by_card(session: Session, number: str) -> Found:
     return Found("found", customer, card)
 
 
-def _counts(entry: Any, at: datetime | None) -> Any:
-    """SQL: the entry counts at ``at`` (a hold or its release stops counting once expired)."""
-    if at is None:
-        return true()
-    return not_(
-        and_(entry.kind.in_(HOLD_KINDS), entry.expires_at.is_not(None), entry.expires_at <= at)
-    )
+_LEDGER_COLUMNS = (
+    LedgerEntry.customer_id,
+    LedgerEntry.id,
+    LedgerEntry.kind,
+    LedgerEntry.is_lot,
+    LedgerEntry.lot_id,
+    LedgerEntry.amount,
+    LedgerEntry.available_from,
+    LedgerEntry.expires_at,
+)
 
 
-def _lots_and_loose(
-    session: Session, customer_ids: Sequence[str], at: datetime | None
-) -> dict[str, tuple[list[Lot], Decimal]]:
-    """Lots that still hold points, and loose sums, per customer — summed by the database, so
-    the cost does not grow with a customer's spent history as much as reading every entry."""
-    out: dict[str, tuple[list[Lot], Decimal]] = {c: ([], Decimal(0)) for c in customer_ids}
-    if not customer_ids:
-        return out
-    child = aliased(LedgerEntry)
-    taken = (
-        select(child.lot_id.label("lot_id"), func.sum(child.amount).label("taken"))
-        .where(child.customer_id.in_(customer_ids), child.lot_id.is_not(None), _counts(child, at))
-        .group_by(child.lot_id)
-        .subquery()
-    )
-    remaining = LedgerEntry.amount + func.coalesce(taken.c.taken, 0)
-    rows = session.execute(
-        select(
-            LedgerEntry.customer_id,
-            LedgerEntry.id,
-            type_coerce(remaining, LedgerEntry.amount.type).label("remaining"),
-            LedgerEntry.available_from,
-            LedgerEntry.expires_at,
-        )
-        .outerjoin(taken, taken.c.lot_id == LedgerEntry.id)
-        .where(
-            LedgerEntry.customer_id.in_(customer_ids),
-            LedgerEntry.is_lot.is_(True),
-            remaining > 0,
-        )
-        .order_by(LedgerEntry.id)
-    ).all()
+def _lots_of_rows(rows: Sequence[Any], at: datetime | None) -> tuple[list[Lot], Decimal]:
+    if at is not None:
+        rows = [
+            row
+            for row in rows
+            if not (row.kind in HOLD_KINDS and row.expires_at is not None and row.expires_at <= at)
+        ]
+    taken: dict[int, Decimal] = {}
+    loose = Decimal(0)
     for row in rows:
-        out[row.customer_id][0].append(
-            Lot(
-                str(row.id),
-                Decimal(row.remaining),
-                row.available_from or row.expires_at,
-                row.expires_at,
-            )
+        if row.lot_id is not None:
+            taken[row.lot_id] = taken.get(row.lot_id, Decimal(0)) + row.amount
+        elif not row.is_lot:
+            loose += row.amount
+    result = [
+        Lot(
+            str(row.id),
+            row.amount + taken.get(row.id, Decimal(0)),
+            row.available_from or row.expires_at,
+            row.expires_at,
         )
-    for customer_id, total in session.execute(
-        select(LedgerEntry.customer_id, func.sum(LedgerEntry.amount))
-        .where(
-            LedgerEntry.customer_id.in_(customer_ids),
-            LedgerEntry.lot_id.is_(None),
-            LedgerEntry.is_lot.is_(False),
-            _counts(LedgerEntry, at),
-        )
-        .group_by(LedgerEntry.customer_id)
-    ):
-        out[customer_id] = (out[customer_id][0], Decimal(total or 0))
-    return out
+        for row in rows
+        if row.is_lot
+    ]
+    return result, loose
 
 
 def lots(
     session: Session, customer_id: str, at: datetime | None = None
 ) -> tuple[list[Lot], Decimal]:
-    """The customer's lots that still hold points at ``at`` (with what each holds), and the sum
-    of loose entries.
+    """The customer's lots with what each still holds at ``at``, and the sum of loose entries.
 
     A hold and the release that ends it carry the hold's expiry: once it passes, both stop counting
     (an expired hold gives the points back by itself; a released one nets to zero either way).
     """
-    return _lots_and_loose(session, [customer_id], at)[customer_id]
+    rows = session.execute(
+        select(*_LEDGER_COLUMNS).where(LedgerEntry.customer_id == customer_id)
+    ).all()
+    return _lots_of_rows(rows, at)
 
 
 def _balance_of(
@@ -194,9 +171,14 @@ def customer_balance(
 def balances_of(
     session: Session, program: Program, customers: Sequence[Customer], now: datetime
 ) -> dict[str, Balance]:
-    """Balances of many customers in two queries (the tills' customer sync pages)."""
-    found = _lots_and_loose(session, [c.id for c in customers], now)
-    return {c.id: _balance_of(program, *found[c.id], c, now) for c in customers}
+    """Balances of many customers in one query (the tills' customer sync pages)."""
+    rows: dict[str, list[Any]] = {c.id: [] for c in customers}
+    if rows:
+        for row in session.execute(
+            select(*_LEDGER_COLUMNS).where(LedgerEntry.customer_id.in_(list(rows)))
+        ):
+            rows[row.customer_id].append(row)
+    return {c.id: _balance_of(program, *_lots_of_rows(rows[c.id], now), c, now) for c in customers}
 
 
 def _spend_events(session: Session, ids: list[str], since: datetime) -> dict[str, list[SpendEvent]]:
