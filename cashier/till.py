@@ -69,6 +69,8 @@ Deliver = Callable[[float], bool]
 """Try to send the queue now, within a budget in seconds (the sender; never raises); whether the
 service answered."""
 IN_SALE_BUDGET = 1.5
+"""Seconds a sale may wait for the service in all (identify, hold, delivery), then offline."""
+MIN_CALL_S = 0.05
 
 
 class Served(StrEnum):
@@ -206,12 +208,23 @@ class Till:
         self._offline_until = 0.0
         self._pin_failures = 0
         self._pin_locked_until = 0.0
+        self._sale_started: float | None = None
         if store.healthy:
             self.recover()
 
     OFFLINE_HOLD_S = 30.0
     """After the service failed to answer, sales stop trying it for this long (a health probe or a
     successful send ends it sooner): an offline till must not make every customer wait."""
+
+    def start_sale(self) -> None:
+        """A customer is at the till: from now on the sale's online calls share one budget."""
+        self._sale_started = time.monotonic()
+
+    def time_left(self) -> float:
+        """What is left of the sale's budget for online calls (the whole budget outside a sale)."""
+        if self._sale_started is None:
+            return self.budget
+        return self.budget - (time.monotonic() - self._sale_started)
 
     @property
     def online(self) -> bool:
@@ -260,7 +273,8 @@ class Till:
             ident = classify(text)
         except InvalidIdentifier as exc:
             return Identified(None, Served.OFFLINE, "unrecognised", exc.message)
-        if self.gateway is not None and self.online:
+        left = self.time_left()
+        if self.gateway is not None and self.online and left > MIN_CALL_S:
             kind = {
                 IdentifierKind.PHONE: "phone",
                 IdentifierKind.CARD: "card",
@@ -268,7 +282,7 @@ class Till:
             }.get(ident.kind, "qr")
             try:
                 reply = self.gateway.identify(
-                    {"identifier": {"type": kind, "value": ident.value}}, timeout=self.budget
+                    {"identifier": {"type": kind, "value": ident.value}}, timeout=left
                 )
                 return self._identified_online(reply.body)
             except (Unreachable, Ambiguous, RateLimited):
@@ -424,7 +438,9 @@ class Till:
         body = self._purchase_body(draft, online.quote, state="pending", offline=False)
         body["expected_to_pay"] = format_money(online.quote.to_pay)
         self._record_hold(draft, online.quote)  # before sending: a crash now leaves a trace
-        deadline = time.monotonic() + self.budget
+        if self.time_left() <= MIN_CALL_S:
+            return self.price(draft, online=False)
+        deadline = time.monotonic() + self.time_left()
         while True:
             left = deadline - time.monotonic()
             try:
@@ -560,6 +576,7 @@ class Till:
                 self._add_offline_spend(s, draft.customer.id, now, q.redeem_points)
             seq = queued.seq
         served = self._deliver_now(sale.id, seq)
+        self._sale_started = None
         message = (
             _("Done: the sale is saved and sent.")
             if served is Served.ONLINE
@@ -734,9 +751,10 @@ class Till:
 
     def _delivered(self, seq: int) -> Served:
         """Try to send the queue within the budget (when online); whether item ``seq`` went."""
-        if self.deliver is None or not self.online:
-            return Served.QUEUED
-        answered = self.deliver(self.budget)
+        left = self.time_left()
+        if self.deliver is None or not self.online or left <= MIN_CALL_S:
+            return Served.QUEUED  # the sale's budget is spent: the sender takes it from here
+        answered = self.deliver(left)
         with self.store.read() as s:
             state = s.scalars(select(OutboxItem.state).where(OutboxItem.seq == seq)).one()
         if answered:

@@ -333,6 +333,7 @@ def cmd_sell(args: argparse.Namespace) -> int:
     ctx = open_context(args, need_server=False)
     try:
         till = ctx.till
+        till.start_sale()
         customer = None
         if args.customer:
             found = till.identify(args.customer)

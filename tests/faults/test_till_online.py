@@ -165,3 +165,21 @@ def test_the_customers_coupons_are_kept_for_offline(world: TillWorld, proxy: Fau
     world.till.went_offline()
     offline, served = world.till.coupons(customer.id)
     assert served is Served.OFFLINE and [c["title"] for c in offline] == ["−10% на кабели"]
+
+
+def test_a_sale_waits_for_the_service_one_budget_in_all(
+    world: TillWorld, proxy: FaultProxy
+) -> None:
+    """Identify took half the sale's budget (1 s here): delivery gets only what is left, so a slow
+    answer leaves the sale queued instead of making the customer wait a second budget."""
+    proxy.plan(Fault.DELAY_REPLY, match="/customers/identify", seconds=0.5, times=1)
+    proxy.plan(Fault.DELAY_REPLY, match="/sync/transactions", seconds=0.7, times=1)
+    world.till.start_sale()
+    found = world.till.identify("+79001234567")
+    assert found.served is Served.ONLINE
+    assert world.till.time_left() < 0.55
+    done = world.sell("1000.00", found.customer)
+    assert done.served is Served.QUEUED
+    assert world.till.time_left() == world.till.budget  # the next sale starts afresh
+    world.drain()
+    check_invariants(world)
