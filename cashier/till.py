@@ -534,12 +534,12 @@ class Till:
             sale = self._sale_row(draft, q, "committed", offline=offline)
             s.add(sale)
             s.flush()
-            for item, lq in zip(priced.lines, q.lines, strict=True):
+            for no, (item, lq) in enumerate(zip(priced.lines, q.lines, strict=True), start=1):
                 s.add(
                     SaleLine(
                         sale_id=sale.id,
                         line_id=lq.line_id,
-                        line_no=int(lq.line_id[1:]) if lq.line_id[1:].isdigit() else 1,
+                        line_no=no,  # as in the body sent to the service
                         sku=lq.sku,
                         name=item.name,
                         category=lq.category,

@@ -169,3 +169,19 @@ def test_an_offline_registration_is_unverified_and_findable(till: Till) -> None:
     assert found.customer is not None and found.customer.id == view.id
     d = Draft(lines=items("1000.00"), customer=found.customer, redeem="max")
     assert till.price(d, online=False).quote.redeem_points == 0  # unverified: earns, cannot spend
+
+
+def test_a_return_names_lines_by_the_numbers_the_service_got(till: Till) -> None:
+    lines = [
+        Item("a", parse_quantity("1"), parse_money("100.00"), "x", None, "A"),
+        Item("b", parse_quantity("1"), parse_money("200.00"), "x", None, "B"),
+    ]
+    d = Draft(lines=lines, payments=[Payment(PaymentMethod.CASH)])
+    sold = till.commit(d, till.price(d, online=False))
+    till.return_sale(sold.sale_id, {"B": parse_quantity("1")})
+    with till.store.read() as s:
+        sale_body, return_body = (
+            i.body for i in s.scalars(select(OutboxItem).order_by(OutboxItem.seq))
+        )
+    sent = {ln["line_id"]: ln["line_no"] for ln in sale_body["lines"]}
+    assert return_body["lines"] == [{"line_id": "B", "line_no": sent["B"], "qty": "1.000"}]
