@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import random
 import resource
@@ -73,6 +72,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from figures import percentile  # bench/figures.py, beside this script
 from sqlalchemy import insert
 
 from cashier.identifiers import sign_wallet_token
@@ -611,12 +611,6 @@ def run_tills(
 
 
 # -- figures --------------------------------------------------------------------------------------
-def percentile(sorted_ns: Sequence[int], pct: float) -> float:
-    """Nearest-rank percentile of sorted samples, in milliseconds."""
-    rank = max(1, min(len(sorted_ns), math.ceil(pct / 100 * len(sorted_ns))))
-    return sorted_ns[rank - 1] / 1e6
-
-
 @dataclass(frozen=True)
 class Result:
     label: str

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+
+from figures import summary  # bench/figures.py, beside this script
 
 from cashier.money import line_amount, parse_money, parse_quantity
 from cashier.program import PaymentMethod, Program, load_preset
@@ -89,22 +90,6 @@ def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> list[int]:
         fn()
         samples.append(clock() - start)
     return samples
-
-
-def percentile(sorted_ns: Sequence[int], pct: float) -> float:
-    """Nearest-rank percentile of sorted samples, in milliseconds."""
-    rank = max(1, min(len(sorted_ns), math.ceil(pct / 100 * len(sorted_ns))))
-    return sorted_ns[rank - 1] / 1e6
-
-
-def summary(samples: Sequence[int]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50": percentile(ordered, 50),
-        "p95": percentile(ordered, 95),
-        "p99": percentile(ordered, 99),
-        "mean": sum(ordered) / len(ordered) / 1e6,
-    }
 
 
 def show(label: str, figures: dict[str, float]) -> None:

@@ -36,7 +36,6 @@ import argparse
 import base64
 import gc
 import json
-import math
 import random
 import shutil
 import sqlite3
@@ -52,6 +51,7 @@ from importlib import resources
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from figures import summary  # bench/figures.py, beside this script
 
 from cashier.money import parse_money, parse_quantity
 from cashier.program import PaymentMethod
@@ -138,24 +138,6 @@ def make_draft(rng: random.Random, people: Sequence[CustomerView]) -> Draft:
 
 
 # -- figures --------------------------------------------------------------------------------------
-def percentile(sorted_ns: Sequence[int], pct: float) -> float:
-    """Nearest-rank percentile of sorted samples, in milliseconds."""
-    rank = max(1, min(len(sorted_ns), math.ceil(pct / 100 * len(sorted_ns))))
-    return sorted_ns[rank - 1] / 1e6
-
-
-def summary(samples: Sequence[int]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "p50": percentile(ordered, 50),
-        "p95": percentile(ordered, 95),
-        "p99": percentile(ordered, 99),
-        "mean": sum(ordered) / len(ordered) / 1e6,
-        "max": ordered[-1] / 1e6,
-    }
-
-
 def show(label: str, f: dict[str, float]) -> None:
     print(
         f"{label:<34}{f['n']:>7.0f}{f['p50']:>9.3f}{f['p95']:>9.3f}{f['p99']:>9.3f}"

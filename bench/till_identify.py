@@ -34,7 +34,6 @@ import base64
 import cProfile
 import gc
 import io
-import math
 import pstats
 import random
 import shutil
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from figures import summary  # bench/figures.py, beside this script
 from sqlalchemy import insert
 
 from cashier.identifiers import mask_phone, phone_hash
@@ -148,24 +148,6 @@ def fill(store: Store, key: bytes, count: int, rng: random.Random) -> float:
 
 
 # -- figures --------------------------------------------------------------------------------------
-def percentile(sorted_ns: Sequence[int], pct: float) -> float:
-    """Nearest-rank percentile of sorted samples, in milliseconds."""
-    rank = max(1, min(len(sorted_ns), math.ceil(pct / 100 * len(sorted_ns))))
-    return sorted_ns[rank - 1] / 1e6
-
-
-def summary(samples: Sequence[int]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "p50": percentile(ordered, 50),
-        "p95": percentile(ordered, 95),
-        "p99": percentile(ordered, 99),
-        "mean": sum(ordered) / len(ordered) / 1e6,
-        "max": ordered[-1] / 1e6,
-    }
-
-
 def show(label: str, f: dict[str, float]) -> None:
     print(
         f"{label:<38}{f['n']:>7.0f}{f['p50']:>9.3f}{f['p95']:>9.3f}{f['p99']:>9.3f}"

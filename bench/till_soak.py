@@ -44,25 +44,18 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
-from importlib import resources
 from pathlib import Path
 
-import httpx
-import uvicorn
 from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test suite's helpers: tests.faults.*, tests.processing.*
 
 from cashier.store.models import OutboxItem, Sale  # noqa: E402 - after the path
-from processing.admin import add_store, create_enrolment_code  # noqa: E402
-from processing.app import create_app  # noqa: E402
-from processing.db import make_engine, migrate, session_factory, transaction  # noqa: E402
-from processing.sms import LogGateway  # noqa: E402
-from processing.state import set_program  # noqa: E402
+from processing.db import migrate  # noqa: E402
+from tests.faults.kill_worker import expect, read_lines  # noqa: E402
 from tests.faults.world import TillWorld, check_invariants, make_world  # noqa: E402
-from tests.processing.conftest import NOW, Service, _free_port, add_customer  # noqa: E402
+from tests.processing.conftest import Service, add_customer, serve  # noqa: E402
 
 SEED = 20261123
 STORE = "iport-msk-1"
@@ -70,66 +63,14 @@ STORE = "iport-msk-1"
 
 @contextmanager
 def in_process_service(folder: Path) -> Iterator[Service]:
-    """The processing service on loopback, as the ``service`` fixture of the test suite makes it."""
+    """The processing service on loopback, as the test suite's ``service`` fixture makes it."""
     url = f"sqlite:///{folder / 'processing.db'}"
     migrate(url)
-    engine = make_engine(url)
-    factory = session_factory(engine)
-    text = (
-        resources.files("resources").joinpath("programs", "nbclub.toml").read_text(encoding="utf-8")
-    )
-    with transaction(factory) as session:
-        set_program(session, text, "nbclub.toml", now=NOW)
-        add_store(session, STORE, "iport", "iPort, Москва")
-        code, _ = create_enrolment_code(session, STORE, NOW - timedelta(hours=1))
-    sms = LogGateway()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(url, clock=lambda: NOW, engine=engine, sms=sms),
-            host="127.0.0.1",
-            port=_free_port(),
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the processing service did not start")
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{server.config.port}"
-    reply = httpx.post(
-        f"{base}/api/v1/devices/enroll", json={"code": code, "name": "till 1"}, timeout=10
-    )
-    if reply.status_code != 201:
-        raise RuntimeError(f"enrolment failed: {reply.status_code} {reply.text}")
-    try:
-        yield Service(base, reply.json()["token"], factory, url, sms)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        engine.dispose()
+    with serve(url) as started:
+        yield started
 
 
 # -- the zygote -----------------------------------------------------------------------------------
-def _lines(stream: object, out: queue.Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        out.put(line.strip())
-    out.put("EOF")
-
-
-def _expect(lines: queue.Queue[str], prefix: str, done: set[str], timeout: float = 30.0) -> str:
-    while True:
-        line = lines.get(timeout=timeout)
-        if line.startswith("DONE "):
-            done.add(line.split()[1])
-        elif line.startswith(prefix):
-            return line
-        elif line == "EOF":
-            raise RuntimeError(f"the zygote ended while waiting for {prefix}")
-
-
 def kill_loop(
     folder: Path, base_url: str, token: str, args: argparse.Namespace
 ) -> tuple[set[str], float]:
@@ -145,21 +86,21 @@ def kill_loop(
     assert zygote.stdin is not None
     assert zygote.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(zygote.stdout, lines), daemon=True).start()
+    threading.Thread(target=read_lines, args=(zygote.stdout, lines), daemon=True).start()
     rng = random.Random(args.seed)
     done: set[str] = set()
     wait = threading.Event().wait
     step = max(1, args.kills // 20)
     started = time.monotonic()
     try:
-        _expect(lines, "ZYGOTE", done)
+        expect(lines, "ZYGOTE", done)
         for i in range(args.kills):
             zygote.stdin.write(f"go {args.seed + i}\n")
             zygote.stdin.flush()
-            pid = int(_expect(lines, "PID", done).split()[1])
+            pid = int(expect(lines, "PID", done).split()[1])
             wait(rng.uniform(0.0, args.max_wait))  # a random point: start-up, a sale, a send
             os.kill(pid, signal.SIGKILL)
-            _expect(lines, f"REAPED {pid}", done)
+            expect(lines, f"REAPED {pid}", done)
             if (i + 1) % step == 0 or i + 1 == args.kills:
                 elapsed = time.monotonic() - started
                 print(

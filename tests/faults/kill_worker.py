@@ -11,9 +11,11 @@ start-up, so hundreds of kills fit in a test run.
 from __future__ import annotations
 
 import os
+import queue
 import random
 import sys
 import traceback
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import httpx
@@ -55,6 +57,26 @@ def sell_forever(folder: str, base_url: str, token: str, seed: int) -> None:
         print(f"DONE {done.sale_id}", flush=True)
         if rng.random() < 0.3:
             sender.drain_once(budget=1.0)
+
+
+# -- the harness's side ----------------------------------------------------------------------------
+def read_lines(stream: Iterable[str], out: queue.Queue[str]) -> None:
+    """Forward the zygote's output lines to ``out`` (a reader thread), then ``EOF``."""
+    for line in stream:
+        out.put(line.strip())
+    out.put("EOF")
+
+
+def expect(lines: queue.Queue[str], prefix: str, done: set[str], timeout: float = 30.0) -> str:
+    """The next line starting with ``prefix``; ``DONE`` lines met on the way are collected."""
+    while True:
+        line = lines.get(timeout=timeout)
+        if line.startswith("DONE "):
+            done.add(line.split()[1])
+        elif line.startswith(prefix):
+            return line
+        elif line == "EOF":
+            raise RuntimeError(f"the zygote ended while waiting for {prefix}")
 
 
 def main() -> None:

@@ -15,28 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults.kill_worker import expect, read_lines
 from tests.faults.world import check_invariants, make_world
 from tests.processing.conftest import Service
 
 KILLS = int(os.environ.get("LOYALTY_KILLS", "200"))
 SEED = 20261123
-
-
-def _lines(stream: object, out: queue.Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        out.put(line.strip())
-    out.put("EOF")
-
-
-def _expect(lines: queue.Queue[str], prefix: str, done: set[str], timeout: float = 30.0) -> str:
-    while True:
-        line = lines.get(timeout=timeout)
-        if line.startswith("DONE "):
-            done.add(line.split()[1])
-        elif line.startswith(prefix):
-            return line
-        elif line == "EOF":
-            raise AssertionError(f"the zygote ended while waiting for {prefix}")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="fork and SIGKILL")
@@ -54,20 +38,20 @@ def test_1_kill_9_at_random_points_loses_and_doubles_nothing(till: Service, tmp_
     )
     assert zygote.stdin is not None and zygote.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(zygote.stdout, lines), daemon=True).start()
+    threading.Thread(target=read_lines, args=(zygote.stdout, lines), daemon=True).start()
     rng = random.Random(SEED)
     done: set[str] = set()
     try:
-        _expect(lines, "ZYGOTE", done)
+        expect(lines, "ZYGOTE", done)
         for i in range(KILLS):
             zygote.stdin.write(f"go {i}\n")
             zygote.stdin.flush()
-            pid = int(_expect(lines, "PID", done).split()[1])
+            pid = int(expect(lines, "PID", done).split()[1])
             threading.Event().wait(
                 rng.uniform(0.0, 0.4)
             )  # a random point: start-up, a sale, a send
             os.kill(pid, signal.SIGKILL)
-            _expect(lines, f"REAPED {pid}", done)
+            expect(lines, f"REAPED {pid}", done)
     finally:
         zygote.stdin.close()
         zygote.wait(30)
