@@ -14,15 +14,11 @@ the budget, and the result says ``online`` if the service took it then, ``queued
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -30,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from cashier.errors import InvalidIdentifier, UserFacingError
 from cashier.gateway import Ambiguous, Gateway, RateLimited, Rejected, Unreachable
-from cashier.i18n import N_, _
+from cashier.i18n import _
 from cashier.identifiers import (
     IdentifierKind,
     classify,
@@ -44,7 +40,7 @@ from cashier.identifiers import (
 from cashier.money import format_money, format_points, format_quantity, parse_money, parse_quantity
 from cashier.pins import verify_pin
 from cashier.program import Program, parse_program
-from cashier.quote import CartLine, CustomerState, OfflineContext, Payment, Quote, quote
+from cashier.quote import CartLine, CustomerState, OfflineContext, Quote, quote
 from cashier.returns import PurchasedLine, compute_return
 from cashier.store.db import Store
 from cashier.store.models import (
@@ -63,128 +59,32 @@ from cashier.store.models import (
     SaleReturn,
     Shift,
 )
+from cashier.till_types import (  # noqa: F401 - the till's values, re-exported
+    IN_SALE_BUDGET,
+    MIN_CALL_S,
+    SLIP_PREFIX,
+    CashierView,
+    Committed,
+    CustomerView,
+    Draft,
+    Identified,
+    Item,
+    NotSynced,
+    Priced,
+    Returned,
+    Served,
+    TillError,
+    _now,
+    body_hash,
+    explain,
+    parse_slip,
+    slip_code,
+)
 
 Clock = Callable[[], datetime]
 Deliver = Callable[[float], bool]
 """Try to send the queue now, within a budget in seconds (the sender; never raises); whether the
 service answered."""
-IN_SALE_BUDGET = 1.5
-"""Seconds a sale may wait for the service in all (identify, hold, delivery), then offline."""
-MIN_CALL_S = 0.05
-
-
-class Served(StrEnum):
-    ONLINE = "online"
-    """The processing service answered within the sale."""
-    OFFLINE = "offline"
-    """The till's own cache and rules answered (the service was not reachable in time)."""
-    QUEUED = "queued"
-    """Written durably and waiting in the outbox for the service."""
-
-
-class TillError(UserFacingError):
-    code = "till_error"
-
-
-class NotSynced(TillError):
-    code = "not_synced"
-
-
-@dataclass(frozen=True)
-class CustomerView:
-    id: str
-    display_name: str
-    tier: str | None
-    verified: bool
-    phone_masked: str | None
-    available: Decimal | None
-    """Points the customer may spend (the service's figure online, the cached snapshot offline)."""
-    pending: Decimal | None = None
-    balance_as_of: datetime | None = None
-    auth_level: str = "identified"
-    local: bool = False
-    """Registered on this till offline and not yet known to the service."""
-
-
-@dataclass(frozen=True)
-class Identified:
-    customer: CustomerView | None
-    served: Served
-    status: str
-    """found | not_found | card_blocked | unrecognised"""
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class Item:
-    """A cart line as the cashier rang it up: ``qty`` in thousandths, ``unit_price`` in kopecks."""
-
-    sku: str
-    qty: int
-    unit_price: int
-    category: str | None = None
-    name: str | None = None
-    line_id: str = ""
-
-
-@dataclass(frozen=True)
-class Priced:
-    quote: Quote
-    customer: CustomerView | None
-    served: Served
-    lines: tuple[Item, ...]
-
-
-@dataclass(frozen=True)
-class Committed:
-    sale_id: str
-    seq: int
-    served: Served
-    quote: Quote
-    message: str
-    offline: bool
-
-
-@dataclass(frozen=True)
-class CashierView:
-    id: str
-    name: str
-    role: str
-
-
-@dataclass(frozen=True)
-class Returned:
-    return_id: str
-    seq: int
-    served: Served
-    points_restored: Decimal
-    points_revoked: Decimal
-    refund_amount: int
-    complete: bool
-
-
-@dataclass
-class Draft:
-    """A sale being rung up: its id is made once, so a retried hold is the same purchase."""
-
-    lines: list[Item]
-    customer: CustomerView | None = None
-    redeem: Decimal | str = "max"
-    payments: list[Payment] = field(default_factory=list)
-    purchase_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    hold_key: str | None = None
-    held: Decimal = Decimal(0)
-    shift_no: int | None = None
-    cashier_id: str | None = None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def body_hash(body: dict[str, Any]) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 class Till:
@@ -1027,44 +927,3 @@ class Till:
                 or 0
             )
         return {"depth": int(depth), "oldest": oldest, "review": int(review)}
-
-
-_EXPLAIN = {
-    "otp_required": N_(
-        "The customer must confirm spending this many points: send an SMS code or scan the "
-        "customer's wallet QR."
-    ),
-    "otp_invalid": N_("The SMS code was not accepted: send a new code."),
-    "otp_expired": N_("The SMS code has expired: send a new code."),
-    "insufficient_points": N_("The customer has fewer points now: calculate again."),
-    "redeem_limit_exceeded": N_("That many points cannot pay for this purchase: calculate again."),
-    "price_changed": N_("The totals changed since the calculation: check them and confirm again."),
-    "coupon_invalid": N_("A coupon cannot be used: remove it from the sale."),
-    "card_blocked": N_("The card is blocked: ask for the phone number instead."),
-    "unauthenticated": N_("The till's key is no longer valid: enrol the till again."),
-    "forbidden": N_("The service has disabled this till: call the administrator."),
-}
-
-
-def explain(exc: Rejected) -> str:
-    """What a cashier reads for a refusal by the service, in the till's language."""
-    known = _EXPLAIN.get(exc.code)
-    return _(known) if known else exc.message
-
-
-SLIP_PREFIX = "LS1."
-
-
-def slip_code(sale_id: str) -> str:
-    """What the loyalty slip's QR holds: the sale's id, so a return finds it in one scan."""
-    return SLIP_PREFIX + sale_id
-
-
-def parse_slip(text: str) -> str:
-    """The sale id from a slip's QR (``LS1.<id>``) or a typed id; scanner noise trimmed."""
-    cleaned = text.strip()
-    if cleaned.upper().startswith(SLIP_PREFIX):
-        cleaned = cleaned[len(SLIP_PREFIX) :]
-    if not cleaned or len(cleaned) > 64 or not all(c.isalnum() or c in "-_." for c in cleaned):
-        raise TillError(_("This is not a receipt's code: scan the QR on the loyalty slip."))
-    return cleaned
