@@ -59,7 +59,7 @@ from cashier.store.models import (
     SaleReturn,
     Shift,
 )
-from cashier.till_types import (  # noqa: F401 - the till's values, re-exported
+from cashier.till_types import (  # the till's values, re-exported (see __all__)
     IN_SALE_BUDGET,
     MIN_CALL_S,
     SLIP_PREFIX,
@@ -927,3 +927,26 @@ class Till:
                 or 0
             )
         return {"depth": int(depth), "oldest": oldest, "review": int(review)}
+
+
+__all__ = [
+    "IN_SALE_BUDGET",
+    "MIN_CALL_S",
+    "SLIP_PREFIX",
+    "CashierView",
+    "Committed",
+    "CustomerView",
+    "Draft",
+    "Identified",
+    "Item",
+    "NotSynced",
+    "Priced",
+    "Returned",
+    "Served",
+    "Till",
+    "TillError",
+    "body_hash",
+    "explain",
+    "parse_slip",
+    "slip_code",
+]
