@@ -15,28 +15,24 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from platformdirs import user_data_dir
 from sqlalchemy import func, select
 
 from cashier.errors import UserFacingError
-from cashier.gateway import GatewayError, Rejected
 from cashier.i18n import _
 from cashier.money import display_money, format_points, parse_money, parse_quantity
 from cashier.program import PaymentMethod
 from cashier.quote import Payment
-from cashier.store.db import Store, open_store
-from cashier.store.models import CachedCustomer, CatalogueItem, Meta, OutboxItem, Rules
-from cashier.till import Draft, Item, Till
-from sync.client import HttpGateway
-from sync.credentials import keyring_status, load_token, save_token
-from sync.puller import Puller
-from sync.sender import Sender, run_forever
+from cashier.store.db import Store
+from cashier.store.models import CachedCustomer, CatalogueItem, OutboxItem, Rules
+from cashier.till import Draft, Item
+from sync.credentials import keyring_status, load_token
+from sync.runtime import TillRuntime, enroll, read_meta
+from sync.sender import run_forever
 
 ENV_DATA = "LOYALTY_TILL_DATA"
 PULL_EVERY_S = 60.0
@@ -46,19 +42,7 @@ class CliError(Exception):
     """A command that cannot go on; the message says why and what to do."""
 
 
-@dataclass
-class Context:
-    folder: Path
-    store: Store
-    gateway: HttpGateway | None
-    till: Till
-    sender: Sender | None
-    puller: Puller | None
-
-    def close(self) -> None:
-        if self.gateway is not None:
-            self.gateway.close()
-        self.store.close()
+Context = TillRuntime
 
 
 def data_folder(args: argparse.Namespace) -> Path:
@@ -70,67 +54,22 @@ def data_folder(args: argparse.Namespace) -> Path:
 
 
 def _meta(store: Store, key: str) -> str | None:
-    with store.read() as s:
-        row = s.get(Meta, key)
-        return row.value if row else None
+    return read_meta(store, key)
 
 
 def open_context(args: argparse.Namespace, *, need_server: bool = True) -> Context:
-    folder = data_folder(args)
-    store = open_store(folder)
-    server = _meta(store, "server_url")
-    token = load_token(folder)
-    if need_server and (server is None or token is None):
-        store.close()
+    runtime = TillRuntime.open(data_folder(args))
+    if need_server and not runtime.enrolled:
+        runtime.close()
         raise CliError(
             _("This till is not enrolled: run `cashier enroll CODE --server URL` first.")
         )
-    # No connect retries: within a sale the till falls back to its offline path instead.
-    gateway = (
-        HttpGateway(server, token, transport=httpx.HTTPTransport(retries=0))
-        if server and token
-        else None
-    )
-    sender = Sender(store, gateway) if gateway else None
-    puller = Puller(store, gateway) if gateway else None
-    till = Till(store, gateway, deliver=sender.deliver if sender else None)
-    return Context(folder, store, gateway, till, sender, puller)
+    return runtime
 
 
 # -- enroll ---------------------------------------------------------------------------------------
 def cmd_enroll(args: argparse.Namespace) -> int:
-    folder = data_folder(args)
-    store = open_store(folder)
-    try:
-        gateway = HttpGateway(args.server)
-        try:
-            reply = gateway.enroll(args.code, args.name)
-        except Rejected as exc:
-            raise CliError(
-                _("The service refused the code: {reason}").format(reason=exc.message)
-            ) from None
-        except GatewayError as exc:
-            raise CliError(
-                _("The service at {url} did not answer: {reason}").format(
-                    url=args.server, reason=exc.message
-                )
-            ) from None
-        finally:
-            gateway.close()
-        body = reply.body
-        save_token(folder, body["token"])
-        with store.write() as s:
-            for key, value in (
-                ("server_url", args.server),
-                ("device_id", body["device_id"]),
-                ("store_id", body["store_id"]),
-                ("store_name", body["store_name"]),
-                ("chain_id", body["chain_id"]),
-                ("enrolled_at", datetime.now(UTC).isoformat()),
-            ):
-                s.merge(Meta(key=key, value=value))
-    finally:
-        store.close()
+    body = enroll(data_folder(args), args.server, args.code, args.name)
     print(
         _("Enrolled as {device} in {store}. Syncing…").format(
             device=body["device_id"], store=body["store_name"]

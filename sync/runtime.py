@@ -1,0 +1,277 @@
+"""A till put together from its data folder: store, gateway, sender, puller, ``Till``; its
+background sync loop; and what its status line says.
+
+Owns: :class:`TillRuntime` (one per data folder; the window, the command line and the tests wire a
+till through it), :func:`enroll` (a one-time code exchanged for the till's key), :class:`Status`
+and :class:`Background` (the loop that sends the queue, probes the service while offline and pulls
+rules, customers, goods and cashiers every minute).  No Qt: the window runs the loop on its own
+thread and receives :class:`Status` values.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from cashier.gateway import GatewayError, Rejected
+from cashier.i18n import _
+from cashier.store.db import Store, open_store
+from cashier.store.models import Meta
+from cashier.till import IN_SALE_BUDGET, Till, TillError
+from sync.client import HttpGateway
+from sync.credentials import load_token, save_token
+from sync.puller import Probe, Puller
+from sync.sender import Sender
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def read_meta(store: Store, key: str) -> str | None:
+    with store.read() as s:
+        row = s.get(Meta, key)
+        return row.value if row else None
+
+
+@dataclass
+class TillRuntime:
+    """Everything one till runs on; :meth:`close` releases the store (and its folder lock)."""
+
+    folder: Path
+    store: Store
+    gateway: HttpGateway | None
+    till: Till
+    sender: Sender | None
+    puller: Puller | None
+
+    @classmethod
+    def open(
+        cls,
+        folder: Path,
+        *,
+        clock: Clock = _utc_now,
+        budget: float = IN_SALE_BUDGET,
+        sender_delays: tuple[float, float] | None = None,
+    ) -> TillRuntime:
+        store = open_store(folder)
+        try:
+            server = read_meta(store, "server_url")
+            token = load_token(folder)
+        except BaseException:
+            store.close()
+            raise
+        # No connect retries: within a sale the till falls back to its offline path instead.
+        gateway = (
+            HttpGateway(server, token, transport=httpx.HTTPTransport(retries=0))
+            if server and token
+            else None
+        )
+        sender = None
+        if gateway is not None:
+            base, cap = sender_delays or (2.0, 300.0)
+            sender = Sender(store, gateway, clock=clock, base_delay=base, max_delay=cap)
+        puller = Puller(store, gateway, clock=clock) if gateway else None
+        till = Till(
+            store, gateway, clock=clock, budget=budget, deliver=sender.deliver if sender else None
+        )
+        return cls(folder, store, gateway, till, sender, puller)
+
+    @property
+    def enrolled(self) -> bool:
+        return self.gateway is not None
+
+    def meta(self, key: str) -> str | None:
+        return read_meta(self.store, key)
+
+    def close(self) -> None:
+        if self.gateway is not None:
+            self.gateway.close()
+        self.store.close()
+
+
+def enroll(folder: Path, server: str, code: str, name: str = "till") -> dict[str, str]:
+    """Exchange a one-time enrolment code for the till's key; store the key and the identity.
+
+    Raises :class:`TillError` with what happened and what to do when the service refuses or does
+    not answer; nothing is stored then.
+    """
+    server = server.strip().rstrip("/")
+    if not server.startswith(("http://", "https://")):
+        raise TillError(
+            _("The server address must start with http:// or https://, e.g. {example}.").format(
+                example="http://192.168.1.10:8765"
+            )
+        )
+    if not code.strip():
+        raise TillError(_("Enter the enrolment code the administrator gave you."))
+    gateway = HttpGateway(server)
+    try:
+        reply = gateway.enroll(code.strip(), name)
+    except Rejected as exc:
+        raise TillError(
+            _("The service refused the code: {reason}").format(reason=exc.message)
+        ) from None
+    except GatewayError as exc:
+        raise TillError(
+            _("The service at {url} did not answer: {reason}").format(
+                url=server, reason=exc.message
+            )
+        ) from None
+    finally:
+        gateway.close()
+    body = reply.body
+    store = open_store(folder)
+    try:
+        save_token(folder, body["token"])
+        with store.write() as s:
+            for key, value in (
+                ("server_url", server),
+                ("device_id", body["device_id"]),
+                ("store_id", body["store_id"]),
+                ("store_name", body["store_name"]),
+                ("chain_id", body["chain_id"]),
+                ("enrolled_at", datetime.now(UTC).isoformat()),
+            ):
+                s.merge(Meta(key=key, value=value))
+    finally:
+        store.close()
+    return {k: str(body[k]) for k in ("device_id", "store_id", "store_name", "chain_id")}
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the status bar shows, read off the store and the last probe."""
+
+    online: bool
+    offline_since: datetime | None
+    queued: int
+    oldest: datetime | None
+    review: int
+    last_push_at: str | None
+    last_pull_at: str | None
+    skew_s: float | None
+    skewed: bool
+    database: str
+    server: str | None
+    last_error: str | None = None
+    sync_counts: dict[str, int] = field(default_factory=dict)
+
+
+def read_status(
+    runtime: TillRuntime,
+    probe: Probe | None,
+    *,
+    offline_since: datetime | None = None,
+    last_error: str | None = None,
+) -> Status:
+    q = runtime.till.queue_status()
+    return Status(
+        online=bool(probe and probe.online),
+        offline_since=offline_since,
+        queued=q["depth"],
+        oldest=q["oldest"],
+        review=q["review"],
+        last_push_at=runtime.meta("last_push_at"),
+        last_pull_at=runtime.meta("last_pull_at"),
+        skew_s=probe.skew_s if probe else None,
+        skewed=bool(probe and probe.skewed),
+        database="ok" if runtime.store.healthy else (runtime.store.problem or "?"),
+        server=runtime.meta("server_url"),
+        last_error=last_error,
+    )
+
+
+class Background:
+    """The till's sync loop: send the queue, probe the service, pull every ``pull_every`` s.
+
+    ``on_status`` is called from the loop's thread after every round; it must not block.  The
+    loop never raises: errors become the status's ``last_error``.
+    """
+
+    def __init__(
+        self,
+        runtime: TillRuntime,
+        on_status: Callable[[Status], None],
+        *,
+        probe_every: float = 5.0,
+        pull_every: float = 60.0,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self.runtime = runtime
+        self.on_status = on_status
+        self.probe_every = probe_every
+        self.pull_every = pull_every
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._offline_since: datetime | None = None
+        self._last_pull = 0.0
+        self._last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="till-sync", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Do a round now (after a sale, or when the cashier asks to sync)."""
+        self.wake_event.set()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the loop; whether its thread ended within ``timeout``."""
+        self.stop_event.set()
+        self.wake_event.set()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                status = self.round()
+            except Exception as exc:  # noqa: BLE001 - the loop reports, never dies
+                self._last_error = str(exc) or type(exc).__name__
+                status = read_status(
+                    self.runtime,
+                    None,
+                    offline_since=self._offline_since,
+                    last_error=self._last_error,
+                )
+            self.on_status(status)
+            self.wake_event.wait(self.probe_every)
+            self.wake_event.clear()
+
+    def round(self) -> Status:
+        """One round: probe; when online send the queue and (every minute) pull."""
+        rt = self.runtime
+        if rt.puller is None or rt.sender is None:
+            return read_status(rt, None, last_error=_("The till is not enrolled."))
+        probe = rt.puller.probe()
+        if probe.online:
+            if self._offline_since is not None:
+                rt.sender.reset_backoff()
+            self._offline_since = None
+            rt.till.back_online()
+            got = rt.sender.drain()
+            self._last_error = got.error if got.error and got.error != "busy" else None
+            if time.monotonic() - self._last_pull >= self.pull_every:
+                rt.puller.all()
+                self._last_pull = time.monotonic()
+        else:
+            if self._offline_since is None:
+                self._offline_since = self.clock()
+            rt.till.went_offline()
+            self._last_error = probe.message
+        return read_status(
+            rt, probe, offline_since=self._offline_since, last_error=self._last_error
+        )
