@@ -14,6 +14,7 @@ the budget, and the result says ``online`` if the service took it then, ``queued
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -184,12 +185,24 @@ class Till:
                 reply = self.gateway.identify(
                     {"identifier": {"type": kind, "value": ident.value}}, timeout=left
                 )
-                return self._identified_online(reply.body)
+                found = self._identified_online(reply.body)
+                return self._with_token(found, ident.kind, ident.value)
             except (Unreachable, Ambiguous, RateLimited):
                 self.went_offline()
             except Rejected as exc:
                 return Identified(None, Served.ONLINE, "unrecognised", explain(exc))
-        return self._identify_offline(ident.kind, ident.value)
+        return self._with_token(
+            self._identify_offline(ident.kind, ident.value), ident.kind, ident.value
+        )
+
+    @staticmethod
+    def _with_token(found: Identified, kind: IdentifierKind, value: str) -> Identified:
+        """A customer who showed the wallet QR carries it into the sale (presence proven)."""
+        if found.customer is None or kind is not IdentifierKind.WALLET_TOKEN:
+            return found
+        return dataclasses.replace(
+            found, customer=dataclasses.replace(found.customer, wallet_token=value)
+        )
 
     def _identified_online(self, body: dict[str, Any]) -> Identified:
         status = str(body.get("status"))
@@ -197,6 +210,8 @@ class Till:
             return Identified(None, Served.ONLINE, status, body.get("message"))
         c, bal = body["customer"], body.get("balance") or {}
         now = self.clock()
+        activation, expiry = bal.get("next_activation"), bal.get("next_expiry")
+        missing = c.get("next_tier_missing")
         view = CustomerView(
             id=c["id"],
             display_name=c["display_name"],
@@ -207,6 +222,18 @@ class Till:
             pending=Decimal(bal["pending"]) if "pending" in bal else None,
             balance_as_of=now,
             auth_level=c.get("auth_level", "identified"),
+            tier_name=c.get("tier_name"),
+            next_tier=c.get("next_tier"),
+            next_tier_missing=parse_money(missing) if missing else None,
+            next_activation=(
+                Decimal(activation["amount"]),
+                datetime.fromisoformat(activation["available_from"]),
+            )
+            if activation
+            else None,
+            next_expiry=(Decimal(expiry["amount"]), datetime.fromisoformat(expiry["at"]))
+            if expiry
+            else None,
         )
         with self.store.write() as s:
             row = s.get(CachedCustomer, view.id) or CachedCustomer(id=view.id)
@@ -349,7 +376,7 @@ class Till:
                 return online
             except Rejected as exc:
                 self._forget_hold(draft)
-                raise TillError(explain(exc)) from None
+                raise TillError(explain(exc), code=exc.code) from None
             except Ambiguous:
                 if time.monotonic() < deadline:
                     continue  # same key: the service answers its first answer if it got it
@@ -529,6 +556,10 @@ class Till:
         }
         if draft.customer is not None:
             body["customer"] = {"id": draft.customer.id}
+            if draft.customer.wallet_token and not offline:
+                body["customer"]["wallet_token"] = draft.customer.wallet_token
+        if draft.confirmation_token and not offline:
+            body["confirmation_token"] = draft.confirmation_token
         if state == "confirmed":
             body["payments"] = self._payments_body(q)
             body["offline"] = offline

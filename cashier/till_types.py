@@ -56,6 +56,16 @@ class CustomerView:
     auth_level: str = "identified"
     local: bool = False
     """Registered on this till offline and not yet known to the service."""
+    tier_name: str | None = None
+    next_tier: str | None = None
+    next_tier_missing: int | None = None
+    """Kopecks still to spend to reach ``next_tier`` (the service's figure; online only)."""
+    next_activation: tuple[Decimal, datetime] | None = None
+    """Pending points and the moment they become spendable (online only)."""
+    next_expiry: tuple[Decimal, datetime] | None = None
+    """Points that expire soonest and when (online only)."""
+    wallet_token: str | None = field(default=None, repr=False)
+    """The signed wallet QR the customer showed: proves presence to spend without an SMS code."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,8 @@ class Draft:
     held: Decimal = Decimal(0)
     shift_no: int | None = None
     cashier_id: str | None = None
+    confirmation_token: str | None = None
+    """From an SMS code the customer read out: allows spending above the program's threshold."""
 
 
 def _now() -> datetime:
