@@ -1,0 +1,91 @@
+"""The ``cashier`` command: the till window, or a headless command of :mod:`sync.cli`.
+
+``cashier [--data DIR] [--lang ru|en]`` opens the window; ``cashier enroll|status|sync|queue|sell|
+doctor …`` run without Qt (PySide6 is imported only for the window).  The data folder is
+``--data``, else ``$LOYALTY_TILL_DATA``, else the user data folder; the language ``--lang``, else
+``$LOYALTY_LANG``, else the one saved in the till's settings, else Russian.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cashier.i18n import SUPPORTED_LANGUAGES, _, set_language
+
+HEADLESS = ("enroll", "status", "sync", "queue", "sell", "doctor")
+LANGUAGE_FILE = "language"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cashier",
+        description=_(
+            "The loyalty till. Without a command: the till window. Commands: {list}."
+        ).format(list=", ".join(HEADLESS)),
+    )
+    p.add_argument("--data", help=_("the till's data folder"))
+    p.add_argument("--lang", choices=SUPPORTED_LANGUAGES, help=_("the window's language"))
+    return p
+
+
+def data_folder(arg: str | None) -> Path:
+    from sync.cli import ENV_DATA
+
+    if arg:
+        return Path(arg)
+    if os.environ.get(ENV_DATA):
+        return Path(os.environ[ENV_DATA])
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("loyalty-till", appauthor=False))
+
+
+def saved_language(folder: Path) -> str | None:
+    try:
+        text = (folder / LANGUAGE_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return text if text in SUPPORTED_LANGUAGES else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if any(a in HEADLESS for a in args_list):
+        from sync.cli import main as headless
+
+        return headless(args_list)
+    args = _parser().parse_args(args_list)
+    folder = data_folder(args.data)
+    lang = args.lang or os.environ.get("LOYALTY_LANG") or saved_language(folder)
+    if lang in SUPPORTED_LANGUAGES:
+        set_language(lang)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return run_window(folder)
+
+
+def make_app() -> object:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("loyalty-till")
+    return app
+
+
+def run_window(folder: Path) -> int:
+    from ui.window import MainWindow
+
+    app = make_app()
+    window = MainWindow(folder)
+    window.show()
+    return int(app.exec())  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

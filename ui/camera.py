@@ -1,0 +1,67 @@
+"""The camera as a scanner: the capture and decoding loop on its own thread, codes and problems
+back to the window by the tasks' one route.
+
+Owns: :class:`Camera` (start, stop, running).  The loop itself (OpenCV capture, the chosen
+decoder, repeated-read confirmation) is :class:`cashier.scanning.camera.CameraScanner`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from cashier.i18n import _
+from cashier.scanning import CameraScanner, choose_decoder
+from cashier.scanning.decoders import Frame
+from ui.tasks import Tasks
+
+
+class Camera:
+    def __init__(
+        self,
+        tasks: Tasks,
+        on_code: Callable[[str], None],
+        on_problem: Callable[[str], None],
+        *,
+        frames: Callable[[], Iterator[Frame]] | None = None,
+    ) -> None:
+        self.tasks = tasks
+        self.on_code = on_code
+        self.on_problem = on_problem
+        self.frames = frames
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, setting: str = "auto", source: int | str = 0) -> str:
+        """Start scanning; what the status bar says (the decoder used, and why)."""
+        chosen = choose_decoder(setting)  # raises a UserFacingError the caller shows
+        scanner = CameraScanner(chosen.decoder, source=source, frames=self.frames)
+        self._stop = threading.Event()
+        stop = self._stop
+
+        def code(text: str) -> None:
+            self.tasks.post(self.on_code, text)
+
+        def problem(text: str) -> None:
+            self.tasks.post(self._stopped, text)
+
+        self._thread = threading.Thread(
+            target=scanner.run, args=(stop, code, problem), name="camera", daemon=True
+        )
+        self._thread.start()
+        text = _("Camera on ({decoder}): show the QR code.").format(decoder=chosen.decoder.name)
+        return text + (" " + chosen.note if chosen.note else "")
+
+    def _stopped(self, message: str) -> None:
+        self._thread = None
+        self.on_problem(message)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None

@@ -1,0 +1,380 @@
+"""The sale screen: identify, ring up, spend points, pay — keyboard first.
+
+Owns: :class:`SalePage`.  Every step runs on the till's lane through :class:`ui.tasks.Tasks` and
+comes back as a :class:`cashier.counter.SaleView` snapshot that the page draws; the page itself
+keeps no rule.  Keys: see :mod:`ui.shortcuts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from cashier.counter import Counter, SaleView
+from cashier.desk import Coupon, cached_coupons
+from cashier.i18n import _
+from cashier.identifiers import IdentifierKind, classify
+from cashier.slip import Slip, build_slip
+from cashier.till import Committed, Identified, Priced, Returned, TillError
+from ui.dialogs import FreeLineDialog, QtyDialog, ReturnDialog, SmsDialog, SplitDialog
+from ui.shortcuts import label
+from ui.tasks import Tasks
+from ui.widgets import CartTable, CustomerPanel, ScanField, TotalsPanel, big_button
+
+
+@dataclass(frozen=True)
+class NeedsCode:
+    """The service asks for the customer's SMS code before spending this many points."""
+
+    message: str
+
+
+class SalePage(QWidget):
+    """The sale being rung up; ``paid(slip)`` after a sale is written."""
+
+    paid = Signal(object)
+    message = Signal(str)
+    """A line for the status bar (what happened, what to do)."""
+
+    def __init__(
+        self,
+        tasks: Tasks,
+        counter: Counter,
+        *,
+        store_name: Callable[[], str],
+        after_sale: Callable[[], None],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.tasks = tasks
+        self.counter = counter
+        self.store_name = store_name
+        self.after_sale = after_sale
+        self.view: SaleView | None = None
+        self._quote_dirty = False
+        self._quoting = False
+        self.paying = False
+
+        self.customer_field = ScanField(_("Phone, card or QR of the customer — F2"))
+        self.goods_field = ScanField(_("SKU or barcode — F3; a word finds goods"))
+        self.customer_field.entered.connect(self.identify)
+        self.goods_field.entered.connect(self.goods_entered)
+        self.info = QLabel("")
+        self.info.setObjectName("info")
+        self.info.setWordWrap(True)
+        self.cart = CartTable()
+        self.customer = CustomerPanel()
+        self.totals = TotalsPanel()
+        self.totals.redeem_entered.connect(self.set_redeem)
+        self.pay_button = big_button(label("pay"), primary=True)
+        self.pay_button.setMinimumHeight(72)
+        self.pay_button.clicked.connect(self.pay)
+
+        self._lay_out()
+        self.draw(None)
+
+    def _lay_out(self) -> None:
+        left = QVBoxLayout()
+        left.addWidget(self.customer_field)
+        left.addWidget(self.goods_field)
+        left.addWidget(self.info)
+        left.addWidget(self.cart, 1)
+        row = QHBoxLayout()
+        for action, slot in (
+            ("qty", self.change_qty),
+            ("remove", self.remove_line),
+            ("free", self.free_line),
+            ("split", self.split),
+            ("return", self.open_return),
+            ("void", self.void),
+        ):
+            button = big_button(label(action))
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        left.addLayout(row)
+        right = QVBoxLayout()
+        right.addWidget(self.customer, 1)
+        right.addWidget(self.totals)
+        methods = QHBoxLayout()
+        method = big_button(label("method"))
+        method.clicked.connect(self.next_method)
+        methods.addWidget(method)
+        right.addLayout(methods)
+        right.addWidget(self.pay_button)
+        left_w, right_w = QWidget(), QWidget()
+        left_w.setLayout(left)
+        right_w.setLayout(right)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left_w)
+        splitter.addWidget(right_w)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        outer.addWidget(splitter)
+
+    # -- running and drawing -------------------------------------------------------------------
+    def say(self, text: str, *, error: bool = False) -> None:
+        self.info.setProperty("error", error)
+        self.info.setText(text)
+        self.info.style().unpolish(self.info)
+        self.info.style().polish(self.info)
+        self.message.emit(text)
+
+    def fail(self, text: str) -> None:
+        self.say(text, error=True)
+
+    def do(
+        self,
+        step: Callable[[], Any],
+        after: Callable[[Any], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run a step of the sale on the till's lane, then draw the sale as it stands."""
+        counter = self.counter
+
+        def job() -> tuple[Any, SaleView, list[Coupon]]:
+            result = step()
+            view = counter.snapshot()
+            coupons = cached_coupons(counter.till, view.customer.id) if view.customer else []
+            return result, view, coupons
+
+        def done(got: tuple[Any, SaleView, list[Coupon]]) -> None:
+            result, view, coupons = got
+            self.draw(view, coupons)
+            if after is not None:
+                after(result)
+
+        self.tasks.run(job, done, on_error or self.fail)
+
+    def refresh(self) -> None:
+        self.do(lambda: None)
+
+    def draw(self, view: SaleView | None, coupons: list[Coupon] | None = None) -> None:
+        if view is None:
+            self.cart.setRowCount(0)
+            self.customer.show_customer(None, self.counter.customer_served, [])
+            return
+        self.view = view
+        scale = view.priced.quote.program.points_scale if view.priced else 0
+        if coupons is not None:
+            self.customer.show_customer(view.customer, view.customer_served, coupons, scale)
+        self.cart.show_sale(view)
+        self.totals.show_sale(view)
+        self.pay_button.setEnabled(bool(view.lines))
+
+    # -- customer ------------------------------------------------------------------------------
+    def identify(self, text: str, scanned: bool = False) -> None:
+        counter = self.counter
+        self.customer_field.clear()
+        self.do(lambda: counter.identify(text), self._identified)
+
+    def _identified(self, found: Identified) -> None:
+        if found.customer is not None:
+            where = _("online") if found.served.value == "online" else _("from this till's copy")
+            self.say(
+                _("Customer found ({where}): {name}").format(
+                    where=where, name=found.customer.display_name
+                )
+            )
+            self.goods_field.setFocus()
+            return
+        texts = {
+            "not_found": _(
+                "No customer with this phone or card. Check it, or the customer can join on the "
+                "tablet."
+            ),
+            "card_blocked": _("The card is blocked: ask for the phone number instead."),
+        }
+        self.fail(found.message or texts.get(found.status) or _("The code was not recognised."))
+        self.customer_field.setFocus()
+
+    def clear_customer(self) -> None:
+        self.do(self.counter.clear_customer)
+
+    # -- goods ---------------------------------------------------------------------------------
+    def goods_entered(self, text: str, scanned: bool) -> None:
+        """A SKU or barcode adds the good; a customer's QR scanned here identifies them; a word
+        searches the catalogue."""
+        self.goods_field.clear()
+        counter = self.counter
+        if scanned and _is_customer_code(text):
+            self.identify(text, scanned)
+            return
+
+        def step() -> Any:
+            try:
+                return counter.add_sku(text)
+            except TillError:
+                if scanned or text.strip().isdigit():
+                    raise
+                found = counter.search_goods(text, limit=8)
+                if len(found) == 1:
+                    return counter.add_good(found[0])
+                if not found:
+                    raise
+                return found
+
+        self.do(step, self._added)
+
+    def _added(self, result: Any) -> None:
+        if isinstance(result, list):
+            self.say(
+                _("Several goods match: {list}. Type the SKU.").format(
+                    list="; ".join(f"{g.sku} — {g.name}" for g in result)
+                )
+            )
+            return
+        self.say(_("Added: {name}").format(name=result.name or result.category or result.sku))
+
+    def change_qty(self) -> None:
+        row = self.cart.currentRow()
+        if self.view is None or not 0 <= row < len(self.view.lines):
+            self.fail(_("Choose a line of the receipt first."))
+            return
+        line = self.view.lines[row]
+        current = str(line.qty // 1000) if line.qty % 1000 == 0 else f"{line.qty / 1000:.3f}"
+        dialog = QtyDialog(current, line.name or line.sku, self)
+        if dialog.exec():
+            text = dialog.qty.text()
+            self.do(lambda: self.counter.set_qty(row, text))
+
+    def remove_line(self) -> None:
+        row = self.cart.currentRow()
+        self.do(lambda: self.counter.remove(row))
+
+    def free_line(self) -> None:
+        categories = self.counter_categories()
+        dialog = FreeLineDialog(categories, self)
+        if dialog.exec():
+            category, amount = dialog.category.currentText(), dialog.amount.text()
+            self.do(lambda: self.counter.add_free(category, amount))
+
+    def counter_categories(self) -> list[str]:
+        return self._categories if hasattr(self, "_categories") else ["other"]
+
+    def load_categories(self) -> None:
+        self.tasks.run(
+            self.counter.categories, lambda c: setattr(self, "_categories", c), quiet=True
+        )
+
+    # -- points and payment ----------------------------------------------------------------------
+    def set_redeem(self, text: str) -> None:
+        self.do(lambda: self.counter.set_redeem(text))
+        self.goods_field.setFocus()
+
+    def focus_points(self) -> None:
+        self.totals.redeem.setFocus()
+        self.totals.redeem.selectAll()
+
+    def next_method(self) -> None:
+        self.do(self.counter.next_payment)
+
+    def split(self) -> None:
+        if self.view is None or self.view.priced is None:
+            self.fail(_("The receipt is empty: add goods first."))
+            return
+        dialog = SplitDialog(self.view.priced.quote.to_pay, self)
+        if dialog.exec():
+            amounts, rest = dialog.amounts()
+            self.do(lambda: self.counter.set_split(amounts, rest))
+
+    def toggle_points(self) -> None:
+        self.cart.show_points(not self.cart.points_shown)
+
+    def pay(self) -> None:
+        if self.paying:
+            return
+        if self.view is None or not self.view.lines:
+            self.fail(_("The receipt is empty: add goods first."))
+            return
+        self.paying = True
+        self.pay_button.setEnabled(False)
+        counter = self.counter
+        store = self.store_name()
+
+        def job() -> Any:
+            try:
+                priced, committed = counter.pay()
+            except TillError as exc:
+                if exc.code == "otp_required":
+                    return NeedsCode(exc.message)
+                raise
+            slip = _slip(counter, priced, committed, store)
+            counter.new_sale()
+            return slip, committed
+
+        def failed(message: str) -> None:
+            self._pay_done()
+            self.fail(message)
+
+        self.do(job, self._paid, failed)
+
+    def _pay_done(self) -> None:
+        self.paying = False
+        self.pay_button.setEnabled(bool(self.view and self.view.lines))
+
+    def _paid(self, result: Any) -> None:
+        self._pay_done()
+        if isinstance(result, NeedsCode):
+            self.say(result.message)
+            phone = self.counter.identified_by or ""
+            try:
+                phone = phone if classify(phone).kind is IdentifierKind.PHONE else ""
+            except Exception:  # noqa: BLE001 - not a phone: the cashier types it
+                phone = ""
+            dialog = SmsDialog(self.tasks, self.counter, phone, self)
+            if dialog.exec():
+                self.pay()
+            return
+        slip, committed = result
+        self.say(committed.message)
+        self.customer_field.setFocus()
+        self.paid.emit(slip)
+        self.after_sale()
+
+    def void(self) -> None:
+        self.do(self.counter.void, lambda _r: self.say(_("New sale.")))
+        self.customer_field.setFocus()
+
+    # -- returns --------------------------------------------------------------------------------
+    def open_return(self) -> None:
+        dialog = ReturnDialog(self.tasks, self.counter, self._returned, self)
+        dialog.exec()
+
+    def _returned(self, returned: Returned) -> None:
+        self.say(
+            _(
+                "Return saved: refund {money}; points given back {restored}, taken back {revoked}."
+            ).format(
+                money=_money(returned.refund_amount),
+                restored=returned.points_restored,
+                revoked=returned.points_revoked,
+            )
+        )
+        self.after_sale()
+
+
+def _money(kopecks: int) -> str:
+    from cashier.money import display_money
+
+    return display_money(kopecks)
+
+
+def _is_customer_code(text: str) -> bool:
+    try:
+        kind = classify(text).kind
+    except Exception:  # noqa: BLE001 - not a customer's code: a good's
+        return False
+    return kind in (IdentifierKind.WALLET_TOKEN, IdentifierKind.MINDBOX_QR)
+
+
+def _slip(counter: Counter, priced: Priced, committed: Committed, store: str) -> Slip:
+    cashier = counter.cashier.name if counter.cashier else None
+    return build_slip(
+        committed, priced, store_name=store, cashier_name=cashier, printed_at=counter.till.clock()
+    )

@@ -1,0 +1,22 @@
+"""The till window's look: large type and touch-sized targets, one colour per meaning."""
+
+STYLE = """
+QWidget { font-size: 13pt; }
+QLabel#title { font-size: 22pt; font-weight: bold; }
+QLabel#customerName { font-size: 17pt; font-weight: bold; }
+QLabel#points { font-size: 17pt; color: #1b5e20; font-weight: bold; }
+QLabel#toPay { font-size: 22pt; font-weight: bold; }
+QLabel#caption { color: #555; }
+QLabel#hint { color: #555; font-size: 11pt; }
+QLabel#error, QLabel#info[error="true"] { color: #b71c1c; }
+QLabel#info { color: #0d47a1; }
+QFrame#panel { background: #fafafa; border: 1px solid #ddd; border-radius: 6px; }
+QPushButton { padding: 6px 14px; }
+QPushButton#primary { background: #2e7d32; color: white; font-weight: bold; font-size: 16pt;
+    border-radius: 6px; }
+QPushButton#primary:disabled { background: #9e9e9e; }
+QPushButton#status { text-align: left; padding: 2px 8px; }
+QPushButton#status[offline="true"] { color: #e65100; font-weight: bold; }
+QLineEdit#pin { font-size: 22pt; letter-spacing: 6px; }
+QTableWidget { font-size: 13pt; }
+"""

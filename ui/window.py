@@ -1,0 +1,584 @@
+"""The till window: enrolment, login, the sale, and the status bar — one window, F-keys.
+
+Owns: :class:`MainWindow`.  It opens the till's runtime off the GUI thread, starts the background
+sync loop, switches between the enrolment, login and sale pages, maps every key of
+:mod:`ui.shortcuts` to its action, and shows the connection in the status bar (online, or offline
+since HH:MM; what waits to be sent and since when; the last sync; a click shows the details).
+Closing it stops the camera, the sync loop and the workers, then releases the till's store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtPrintSupport import QPrinter
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+)
+
+from cashier.counter import Counter
+from cashier.desk import review_items
+from cashier.i18n import _
+from cashier.scanning.decoders import Frame
+from cashier.slip import Slip
+from cashier.till import CashierView, TillError
+from sync.runtime import Background, Status, TillRuntime, enroll
+from ui.app import LANGUAGE_FILE
+from ui.camera import Camera
+from ui.dialogs import (
+    Dialog,
+    HelpDialog,
+    StatusDialog,
+    TableDialog,
+    history_rows,
+    review_rows,
+)
+from ui.pages import EnrolPage, LoginPage
+from ui.sale import SalePage
+from ui.shortcuts import SHORTCUTS
+from ui.slip import SlipPreview, print_slip
+from ui.style import STYLE
+from ui.tasks import Tasks
+from ui.widgets import TOUCH, local_time
+
+Clock = Callable[[], datetime]
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        clock: Clock | None = None,
+        budget: float | None = None,
+        probe_every: float = 5.0,
+        camera_frames: Callable[[], Iterator[Frame]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.folder = folder
+        self.clock = clock
+        self.budget = budget
+        self.probe_every = probe_every
+        self.setWindowTitle(_("Loyalty till"))
+        self.setStyleSheet(STYLE)
+        self.tasks = Tasks(self)
+        self.runtime: TillRuntime | None = None
+        self.background: Background | None = None
+        self.cashier: CashierView | None = None
+        self.locked_by: CashierView | None = None
+        self.shift_no: int | None = None
+        self.status: Status | None = None
+        self.status_dialog: StatusDialog | None = None
+        self.last_slip: Slip | None = None
+        self.store_name = ""
+        self.settings: dict[str, str] = {}
+        self.camera = Camera(
+            self.tasks, self._camera_code, self._camera_problem, frames=camera_frames
+        )
+
+        self.pages = QStackedWidget()
+        self.loading = QLabel(_("Opening the till…"))
+        self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.enrol_page = EnrolPage()
+        self.enrol_page.submitted.connect(self._enrol)
+        self.login_page = LoginPage()
+        self.login_page.submitted.connect(self._login)
+        self.sale_page: SalePage | None = None
+        for page in (self.loading, self.enrol_page, self.login_page):
+            self.pages.addWidget(page)
+        self.setCentralWidget(self.pages)
+
+        self._build_bars()
+        self.resize(1280, 800)
+
+        folder_, clock_, budget_ = folder, clock, budget
+
+        def open_runtime() -> tuple[TillRuntime, str, dict[str, str]]:
+            kwargs: dict[str, Any] = {}
+            if clock_ is not None:
+                kwargs["clock"] = clock_
+            if budget_ is not None:
+                kwargs["budget"] = budget_
+            runtime = TillRuntime.open(folder_, **kwargs)
+            return runtime, runtime.meta("store_name") or "", _settings(runtime)
+
+        self.tasks.run(open_runtime, self._opened, self._open_failed)
+
+    def _build_bars(self) -> None:
+        bar = self.statusBar()
+        self.status_button = QPushButton(_("Checking the connection…"))
+        self.status_button.setFlat(True)
+        self.status_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.status_button.setObjectName("status")
+        self.status_button.clicked.connect(self.show_status)
+        self.who = QLabel("")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setVisible(False)
+        bar.addPermanentWidget(self.busy)
+        bar.addPermanentWidget(self.who)
+        bar.addPermanentWidget(self.status_button)
+        self.tasks.busy_changed.connect(self.busy.setVisible)
+        self.tasks.failed.connect(self.say)
+
+        self.actions_: dict[str, QAction] = {}
+        handlers = self._handlers()
+        for s in SHORTCUTS:
+            action = QAction(_(s.text), self)
+            action.setShortcut(QKeySequence(s.key))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(handlers[s.action])
+            self.addAction(action)
+            self.actions_[s.action] = action
+        menu = self.menuBar().addMenu(_("Till"))
+        settings = QAction(_("Settings…"), self)
+        settings.triggered.connect(self.open_settings)
+        menu.addAction(settings)
+        for name in ("status", "lock", "close_shift", "help"):
+            menu.addAction(self.actions_[name])
+
+    # -- opening, enrolment ----------------------------------------------------------------------
+    def _opened(self, got: tuple[TillRuntime, str, dict[str, str]]) -> None:
+        self.runtime, self.store_name, self.settings = got
+        if not self.runtime.enrolled:
+            self.pages.setCurrentWidget(self.enrol_page)
+            self.enrol_page.start()
+            self.status_button.setText(_("Not connected to a service"))
+            return
+        self._start_background()
+        self._show_login()
+
+    def _open_failed(self, message: str) -> None:
+        self.loading.setText(message)
+        self.say(message)
+
+    def _enrol(self, server: str, code: str, name: str) -> None:
+        old = self.runtime
+        folder, clock, budget = self.folder, self.clock, self.budget
+
+        def job() -> tuple[TillRuntime, str | None, str]:
+            if old is not None:
+                old.close()
+            problem = None
+            try:
+                enroll(folder, server, code, name or "till")
+            except TillError as exc:
+                problem = exc.message
+            kwargs: dict[str, Any] = {"clock": clock} if clock else {}
+            if budget is not None:
+                kwargs["budget"] = budget
+            runtime = TillRuntime.open(folder, **kwargs)
+            if problem is None and runtime.puller is not None:
+                runtime.puller.all()
+            return runtime, problem, runtime.meta("store_name") or ""
+
+        def done(got: tuple[TillRuntime, str | None, str]) -> None:
+            self.runtime, problem, self.store_name = got
+            if problem is not None:
+                self.enrol_page.fail(problem)
+                return
+            self._start_background()
+            self._show_login()
+            self.say(_("The till is connected to {store}.").format(store=self.store_name))
+
+        self.tasks.run(job, done, self.enrol_page.fail)
+
+    def _start_background(self) -> None:
+        assert self.runtime is not None
+        kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
+        self.background = Background(
+            self.runtime,
+            lambda status: self.tasks.post(self._status_changed, status),
+            probe_every=self.probe_every,
+            **kwargs,
+        )
+        self.background.start()
+
+    # -- login, lock, shift ----------------------------------------------------------------------
+    def _show_login(self) -> None:
+        self.pages.setCurrentWidget(self.login_page)
+        self.login_page.start(
+            locked_by=self.locked_by.name if self.locked_by else None, store=self.store_name
+        )
+
+    def _login(self, pin: str) -> None:
+        assert self.runtime is not None
+        till, locked = self.runtime.till, self.locked_by
+
+        def job() -> tuple[CashierView, int]:
+            cashier = till.login(pin)
+            if locked is not None and cashier.id != locked.id and cashier.role != "senior":
+                raise TillError(
+                    _("The till is locked by {name}: their PIN or a senior cashier's.").format(
+                        name=locked.name
+                    )
+                )
+            return cashier, till.open_shift(locked or cashier)
+
+        self.tasks.run(job, self._logged_in, self.login_page.fail)
+
+    def _logged_in(self, got: tuple[CashierView, int]) -> None:
+        assert self.runtime is not None
+        cashier, shift = got
+        unlocking = self.locked_by is not None
+        self.locked_by = None
+        if not unlocking or self.cashier is None:
+            self.cashier = cashier
+        self.shift_no = shift
+        if self.sale_page is None:
+            counter = Counter(self.runtime.till, self.cashier, shift)
+            self.sale_page = SalePage(
+                self.tasks,
+                counter,
+                store_name=lambda: self.store_name,
+                after_sale=self._after_sale,
+            )
+            self.sale_page.paid.connect(self._show_slip)
+            self.sale_page.message.connect(self.say)
+            self.pages.addWidget(self.sale_page)
+            self.sale_page.load_categories()
+        else:
+            self.sale_page.counter.cashier = self.cashier
+            self.sale_page.counter.shift_no = shift
+        self.pages.setCurrentWidget(self.sale_page)
+        self.who.setText(
+            _("{name} · shift {no}").format(
+                name=self.cashier.name if self.cashier else "", no=shift
+            )
+        )
+        self.sale_page.refresh()
+        self.sale_page.customer_field.setFocus()
+
+    def lock(self) -> None:
+        if self.cashier is None or self.pages.currentWidget() is not self.sale_page:
+            return
+        self.camera.stop()
+        self.locked_by = self.cashier
+        self._show_login()
+
+    def close_shift(self) -> None:
+        if self.runtime is None or self.cashier is None:
+            return
+        till = self.runtime.till
+
+        def ask(depth: int) -> None:
+            force = False
+            if depth:
+                answer = QMessageBox.question(
+                    self,
+                    _("Close the shift"),
+                    _(
+                        "{n} operation(s) have not reached the service yet. They stay on this "
+                        "till and are sent when it is online. Close the shift anyway?"
+                    ).format(n=depth),
+                )
+                if answer != QMessageBox.StandardButton.Yes:
+                    return
+                force = True
+            self.tasks.run(lambda: till.close_shift(force=force), self._shift_closed)
+
+        self.tasks.run(lambda: till.queue_status()["depth"], ask)
+
+    def _shift_closed(self, no: int) -> None:
+        self.say(_("Shift {no} is closed.").format(no=no))
+        self.cashier = None
+        self.locked_by = None
+        self.who.setText("")
+        if self.sale_page is not None:
+            self.sale_page.do(self.sale_page.counter.void)
+        self._show_login()
+
+    # -- the sale's helpers ------------------------------------------------------------------------
+    def _after_sale(self) -> None:
+        if self.background is not None:
+            self.background.wake()
+
+    def _show_slip(self, slip: Slip) -> None:
+        self.last_slip = slip
+        if self.settings.get("show_slip", "1") == "0":
+            return
+        preview = SlipPreview(slip, self, on_print=lambda printer: self._print(printer, slip))
+        preview.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        preview.open()
+
+    def _print(self, printer: QPrinter, slip: Slip) -> None:
+        self.tasks.run(
+            lambda: print_slip(printer, slip),
+            lambda _r: self.say(_("The slip was sent to the printer.")),
+            lane="io",
+        )
+
+    def reprint(self) -> None:
+        if self.last_slip is None:
+            self.say(_("No slip yet in this session."))
+            return
+        self._show_slip(self.last_slip)
+
+    def say(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+
+    # -- status --------------------------------------------------------------------------------
+    def _status_changed(self, status: Status) -> None:
+        self.status = status
+        if status.online:
+            text = "● " + _("Online")
+        else:
+            text = "○ " + _("Offline since {time}").format(time=local_time(status.offline_since))
+        text += " · " + _("queued {n}").format(n=status.queued)
+        if status.oldest is not None:
+            text += " " + _("(from {time})").format(time=local_time(status.oldest))
+        if status.review:
+            text += " · " + _("for review {n}").format(n=status.review)
+        if status.last_pull_at:
+            with contextlib.suppress(ValueError):
+                text += " · " + _("synced {time}").format(
+                    time=local_time(datetime.fromisoformat(status.last_pull_at))
+                )
+        self.status_button.setText(text)
+        self.status_button.setProperty("offline", not status.online)
+        self.status_button.style().unpolish(self.status_button)
+        self.status_button.style().polish(self.status_button)
+        if self.status_dialog is not None:
+            self.status_dialog.update_status(status)
+
+    def show_status(self) -> None:
+        self.status_dialog = StatusDialog(self.status, self.sync_now, self)
+        self.status_dialog.finished.connect(lambda _r: setattr(self, "status_dialog", None))
+        self.status_dialog.open()
+
+    def sync_now(self) -> None:
+        if self.background is not None:
+            self.background.wake()
+            self.say(_("Syncing…"))
+
+    # -- actions ---------------------------------------------------------------------------------
+    def _handlers(self) -> dict[str, Callable[[], None]]:
+        def on_sale(fn: Callable[[SalePage], None]) -> Callable[[], None]:
+            def run() -> None:
+                if self.sale_page is not None and self.pages.currentWidget() is self.sale_page:
+                    fn(self.sale_page)
+
+            return run
+
+        return {
+            "help": lambda: HelpDialog(self).open(),
+            "customer": on_sale(lambda p: p.customer_field.setFocus()),
+            "goods": on_sale(lambda p: p.goods_field.setFocus()),
+            "qty": on_sale(SalePage.change_qty),
+            "points": on_sale(SalePage.focus_points),
+            "method": on_sale(SalePage.next_method),
+            "split": on_sale(SalePage.split),
+            "free": on_sale(SalePage.free_line),
+            "return": on_sale(SalePage.open_return),
+            "history": on_sale(lambda _p: self.show_history()),
+            "review": on_sale(lambda _p: self.show_review()),
+            "pay": on_sale(SalePage.pay),
+            "remove": on_sale(self._delete_key),
+            "void": on_sale(SalePage.void),
+            "per_line": on_sale(SalePage.toggle_points),
+            "camera": on_sale(lambda _p: self.toggle_camera()),
+            "reprint": on_sale(lambda _p: self.reprint()),
+            "status": self.show_status,
+            "lock": self.lock,
+            "close_shift": on_sale(lambda _p: self.close_shift()),
+        }
+
+    def _delete_key(self, page: SalePage) -> None:
+        """Del edits a field that has text in it; otherwise it removes the chosen line."""
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QLineEdit) and focus.text():
+            focus.del_()
+            return
+        page.remove_line()
+
+    def show_history(self) -> None:
+        assert self.sale_page is not None
+        assert self.runtime is not None
+        view = self.sale_page.view
+        if view is None or view.customer is None:
+            self.sale_page.fail(_("Identify the customer first (F2)."))
+            return
+        customer, till = view.customer, self.runtime.till
+        dialog = TableDialog(
+            _("Points history: {name}").format(name=customer.display_name),
+            [_("When"), _("What"), _("Points"), _("Note"), _("Store · sale")],
+            self,
+        )
+        dialog.note.setText(_("Loading…"))
+
+        def done(got: tuple[list[dict[str, Any]], Any]) -> None:
+            items, served = got
+            dialog.fill(history_rows(items))
+            dialog.note.setText(
+                _("From the service.")
+                if served.value == "online"
+                else _("Offline: only this till's sales are shown.")
+            )
+
+        self.tasks.run(lambda: till.history(customer.id), done, dialog.fail)
+        dialog.exec()
+
+    def show_review(self) -> None:
+        assert self.runtime is not None
+        if self.cashier is None or self.cashier.role != "senior":
+            self.say(_("The review list is for a senior cashier: ask them to open it."))
+            if self.sale_page is not None:
+                self.sale_page.fail(
+                    _("The review list is for a senior cashier: ask them to open it.")
+                )
+            return
+        till = self.runtime.till
+        dialog = TableDialog(
+            _("Review list: operations the service refused"),
+            [_("No."), _("Kind"), _("Sale or customer"), _("When"), _("Reason")],
+            self,
+        )
+        dialog.note.setText(
+            _(
+                "These were not applied by the service and are not retried. Settle them with the "
+                "chain's office (processing review)."
+            )
+        )
+        self.tasks.run(lambda: review_rows(review_items(till)), dialog.fill, dialog.fail)
+        dialog.exec()
+
+    # -- camera ----------------------------------------------------------------------------------
+    def toggle_camera(self) -> None:
+        if self.camera.running:
+            self.camera.stop()
+            self.say(_("Camera off."))
+            return
+        source: int | str = self.settings.get("camera_source", "0")
+        if isinstance(source, str) and source.isdigit():
+            source = int(source)
+        try:
+            self.say(self.camera.start(self.settings.get("qr_decoder", "auto"), source))
+        except TillError as exc:
+            self.say(exc.message)
+        except Exception as exc:  # noqa: BLE001 - a DecoderUnavailable message is shown as is
+            self.say(getattr(exc, "message", str(exc)))
+
+    def _camera_code(self, text: str) -> None:
+        if self.sale_page is None or self.pages.currentWidget() is not self.sale_page:
+            return
+        self.sale_page.goods_entered(text, True) if not _customer_like(text) else (
+            self.sale_page.identify(text, True)
+        )
+
+    def _camera_problem(self, message: str) -> None:
+        self.say(message)
+
+    # -- settings --------------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        if self.runtime is None:
+            return
+        dialog = SettingsDialog(self.settings, self)
+        if not dialog.exec():
+            return
+        values = dialog.values()
+        till = self.runtime.till
+
+        folder = self.folder
+
+        def job() -> dict[str, str]:
+            for key_, value in values.items():
+                till.set_meta(key_, value)
+            (folder / LANGUAGE_FILE).write_text(values["language"] + "\n", encoding="utf-8")
+            return values
+
+        def done(saved: dict[str, str]) -> None:
+            self.settings.update(saved)
+            self.say(_("Settings saved. The language changes at the next start."))
+
+        self.tasks.run(job, done)
+
+    # -- closing ---------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the camera, the sync loop and the workers; release the store."""
+        self.camera.stop()
+        if self.background is not None:
+            self.background.stop()
+            self.background = None
+        self.tasks.shutdown()
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+
+
+def _customer_like(text: str) -> bool:
+    from ui.sale import _is_customer_code
+
+    return _is_customer_code(text)
+
+
+SETTINGS_KEYS = ("qr_decoder", "camera_source", "language", "show_slip")
+
+
+def _settings(runtime: TillRuntime) -> dict[str, str]:
+    return {k: v for k in SETTINGS_KEYS if (v := runtime.meta(k)) is not None}
+
+
+class SettingsDialog(Dialog):
+    def __init__(self, current: dict[str, str], parent: MainWindow) -> None:
+        super().__init__(_("Settings"), parent)
+        form = QFormLayout()
+        self.decoder = QComboBox()
+        for value, text in (
+            ("auto", _("automatic (zxing-cpp, else pyzbar, else OpenCV)")),
+            ("zxing", "zxing-cpp"),
+            ("zbar", "pyzbar"),
+            ("opencv", "OpenCV"),
+        ):
+            self.decoder.addItem(text, value)
+        self.decoder.setCurrentIndex(
+            max(0, self.decoder.findData(current.get("qr_decoder", "auto")))
+        )
+        self.camera = QLineEdit(current.get("camera_source", "0"))
+        self.language = QComboBox()
+        self.language.addItem("Русский", "ru")
+        self.language.addItem("English", "en")
+        self.language.setCurrentIndex(max(0, self.language.findData(current.get("language", "ru"))))
+        self.slip = QComboBox()
+        self.slip.addItem(_("show after each sale"), "1")
+        self.slip.addItem(_("do not show (Ctrl+P shows the last one)"), "0")
+        self.slip.setCurrentIndex(max(0, self.slip.findData(current.get("show_slip", "1"))))
+        for label_, widget in (
+            (_("QR decoder"), self.decoder),
+            (_("Camera (number or address)"), self.camera),
+            (_("Language"), self.language),
+            (_("Loyalty slip"), self.slip),
+        ):
+            widget.setMinimumHeight(TOUCH)
+            form.addRow(label_, widget)
+        self.layout_.addLayout(form)
+        self.add_button(_("Save  Enter"), self.accept, primary=True)
+        self.add_button(_("Cancel  Esc"), self.reject)
+        self.finish_layout()
+
+    def values(self) -> dict[str, str]:
+        return {
+            "qr_decoder": str(self.decoder.currentData()),
+            "camera_source": self.camera.text().strip() or "0",
+            "language": str(self.language.currentData()),
+            "show_slip": str(self.slip.currentData()),
+        }
