@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from cashier.counter import Counter, SaleView
 from cashier.desk import Coupon, cached_coupons
@@ -58,6 +58,7 @@ class SalePage(QWidget):
         self._quote_dirty = False
         self._quoting = False
         self.paying = False
+        self.dialog: QDialog | None = None
 
         self.customer_field = ScanField(_("Phone, card or QR of the customer — F2"))
         self.goods_field = ScanField(_("SKU or barcode — F3; a word finds goods"))
@@ -116,6 +117,17 @@ class SalePage(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
         outer.addWidget(splitter)
+
+    def show_dialog(self, dialog: QDialog) -> None:
+        """Open a dialog window-modal without a nested event loop; kept for the tests."""
+        self.dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: self._dialog_closed(dialog))
+        dialog.open()
+
+    def _dialog_closed(self, dialog: QDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
 
     # -- running and drawing -------------------------------------------------------------------
     def say(self, text: str, *, error: bool = False) -> None:
@@ -239,9 +251,10 @@ class SalePage(QWidget):
         line = self.view.lines[row]
         current = str(line.qty // 1000) if line.qty % 1000 == 0 else f"{line.qty / 1000:.3f}"
         dialog = QtyDialog(current, line.name or line.sku, self)
-        if dialog.exec():
-            text = dialog.qty.text()
-            self.do(lambda: self.counter.set_qty(row, text))
+        dialog.accepted.connect(
+            lambda: self.do(lambda: self.counter.set_qty(row, dialog.qty.text()))
+        )
+        self.show_dialog(dialog)
 
     def remove_line(self) -> None:
         row = self.cart.currentRow()
@@ -250,9 +263,13 @@ class SalePage(QWidget):
     def free_line(self) -> None:
         categories = self.counter_categories()
         dialog = FreeLineDialog(categories, self)
-        if dialog.exec():
+
+        def add() -> None:
             category, amount = dialog.category.currentText(), dialog.amount.text()
             self.do(lambda: self.counter.add_free(category, amount))
+
+        dialog.accepted.connect(add)
+        self.show_dialog(dialog)
 
     def counter_categories(self) -> list[str]:
         return self._categories if hasattr(self, "_categories") else ["other"]
@@ -279,9 +296,13 @@ class SalePage(QWidget):
             self.fail(_("The receipt is empty: add goods first."))
             return
         dialog = SplitDialog(self.view.priced.quote.to_pay, self)
-        if dialog.exec():
+
+        def split() -> None:
             amounts, rest = dialog.amounts()
             self.do(lambda: self.counter.set_split(amounts, rest))
+
+        dialog.accepted.connect(split)
+        self.show_dialog(dialog)
 
     def toggle_points(self) -> None:
         self.cart.show_points(not self.cart.points_shown)
@@ -328,8 +349,10 @@ class SalePage(QWidget):
             except Exception:  # noqa: BLE001 - not a phone: the cashier types it
                 phone = ""
             dialog = SmsDialog(self.tasks, self.counter, phone, self)
-            if dialog.exec():
-                self.pay()
+            dialog.accepted.connect(self.pay)
+            self.show_dialog(dialog)
+            if phone:
+                dialog.send()
             return
         slip, committed = result
         self.say(committed.message)
@@ -343,8 +366,7 @@ class SalePage(QWidget):
 
     # -- returns --------------------------------------------------------------------------------
     def open_return(self) -> None:
-        dialog = ReturnDialog(self.tasks, self.counter, self._returned, self)
-        dialog.exec()
+        self.show_dialog(ReturnDialog(self.tasks, self.counter, self._returned, self))
 
     def _returned(self, returned: Returned) -> None:
         self.say(

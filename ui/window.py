@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
             )
 
         self.tasks.run(lambda: till.history(customer.id), done, dialog.fail)
-        dialog.exec()
+        self.sale_page.show_dialog(dialog)
 
     def show_review(self) -> None:
         assert self.runtime is not None
@@ -456,7 +456,8 @@ class MainWindow(QMainWindow):
             )
         )
         self.tasks.run(lambda: review_rows(review_items(till)), dialog.fill, dialog.fail)
-        dialog.exec()
+        if self.sale_page is not None:
+            self.sale_page.show_dialog(dialog)
 
     # -- camera ----------------------------------------------------------------------------------
     def toggle_camera(self) -> None:
@@ -489,9 +490,11 @@ class MainWindow(QMainWindow):
         if self.runtime is None:
             return
         dialog = SettingsDialog(self.settings, self)
-        if not dialog.exec():
-            return
-        values = dialog.values()
+        dialog.accepted.connect(lambda: self._save_settings(dialog.values()))
+        dialog.open()
+
+    def _save_settings(self, values: dict[str, str]) -> None:
+        assert self.runtime is not None
         till = self.runtime.till
 
         folder = self.folder
