@@ -121,6 +121,14 @@ class Till:
         """A customer is at the till: from now on the sale's online calls share one budget."""
         self._sale_started = time.monotonic()
 
+    def end_sale(self) -> None:
+        """The customer left (paid or voided): the next sale gets a fresh budget."""
+        self._sale_started = None
+
+    @property
+    def in_sale(self) -> bool:
+        return self._sale_started is not None
+
     def time_left(self) -> float:
         """What is left of the sale's budget for online calls (the whole budget outside a sale)."""
         if self._sale_started is None:
@@ -734,13 +742,17 @@ class Till:
             numbers[key] = int(ln["line_no"])
         return purchased, before, numbers
 
-    def send_code(self, phone: str, purpose: str = "register") -> dict[str, Any]:
+    def send_code(
+        self, phone: str, purpose: str = "register", *, customer_id: str | None = None
+    ) -> dict[str, Any]:
         """Send an SMS code (online only): the answer has ``otp_id`` and ``resend_after_s``."""
         e164 = normalize_phone(phone)
         if self.gateway is None or not self.online:
             raise TillError(_("SMS codes need the service: the till is offline."))
         try:
-            body = {"phone": e164, "purpose": purpose}
+            body: dict[str, Any] = {"phone": e164, "purpose": purpose}
+            if customer_id is not None:
+                body["customer_id"] = customer_id
             return self.gateway.send_otp(body, str(uuid.uuid4()), timeout=self.budget).body
         except Rejected as exc:
             raise TillError(explain(exc)) from None

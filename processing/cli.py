@@ -125,10 +125,15 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _db_option(s)
     s.set_defaults(func=cmd_demo_data)
 
-    s = sub.add_parser("demo", help="demo data in a fresh database (if empty), then serve")
+    s = sub.add_parser(
+        "demo",
+        help="demo data in a fresh database (if empty), then serve; prints the customers to try, "
+        "the PINs of store iport-msk-1 (1111 senior, 2222 cashier) and a till enrolment code",
+    )
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--customers", type=int, default=1000)
+    _db_option(s)
     s.set_defaults(func=cmd_demo)
 
 
@@ -295,8 +300,13 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Load the demo data into an empty database, print what a demo till needs, then serve.
+
+    Every run prints the customers to try, the demo store's cashiers with their PINs and a fresh
+    enrolment code (``tools/demo.py`` reads these lines: keep their wording).
+    """
     from processing.customers import count_customers
-    from processing.demo_data import load_demo_data
+    from processing.demo_data import DEMO_STORE, demo_store_guide, load_demo_data
 
     if not args.db:  # the demo keeps its own database, apart from a real one
         args.db = default_url().replace("processing.db", "demo.db")
@@ -304,11 +314,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with transaction(factory) as session:
         if count_customers(session) == 0:
             summary = load_demo_data(session, now=datetime.now(UTC), customers=args.customers)
-            print(summary.describe())
+            print(summary.headline())
         else:
             print("demo database already has data; serving it as it is")
-        code, _expires = create_enrolment_code(session, "iport-msk-1", datetime.now(UTC))
-    print(f"enrolment code for a till of store iport-msk-1: {code}")
+        print(demo_store_guide(session))
+        code, _expires = create_enrolment_code(session, DEMO_STORE, datetime.now(UTC))
+    print(f"enrolment code for a till of store {DEMO_STORE}: {code}", flush=True)
     args.workers = 1
     return cmd_serve(args)
 

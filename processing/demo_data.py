@@ -54,9 +54,23 @@ from processing.models import (
 from processing.security import hash_pin, verify_pin
 from processing.state import set_program
 
-__all__ = ["DEFAULT_SEED", "DemoSummary", "hash_pin", "load_demo_data", "verify_pin"]
+__all__ = [
+    "DEFAULT_SEED",
+    "DEMO_PINS",
+    "DEMO_STORE",
+    "DemoSummary",
+    "demo_store_guide",
+    "hash_pin",
+    "load_demo_data",
+    "verify_pin",
+]
 
 DEFAULT_SEED = 20261123
+DEMO_STORE = "iport-msk-1"
+"""The store whose till the demo enrols (``processing demo`` prints a code for it)."""
+DEMO_PINS = {f"k_{DEMO_STORE}_1": "1111", f"k_{DEMO_STORE}_2": "2222"}
+"""The demo store's cashiers have fixed, documented PINs (senior 1111, cashier 2222); every other
+demo cashier's PIN comes from the seed."""
 DEVICE_ID = "demo-import"
 PROGRAM_SOURCE = "resources/programs/nbclub.toml"
 MSK = timezone(timedelta(hours=3), "MSK")
@@ -96,23 +110,80 @@ class DemoSummary:
     cashier_pins: dict[str, str] = field(default_factory=dict)
     """Cashier id → PIN (demo data: the PINs are printed for the demo, stored hashed)."""
 
-    def describe(self) -> str:
-        """What an admin trying the demo needs to read: counts, customers to try, PINs."""
+    def headline(self) -> str:
+        """One line: what was loaded (the program version and the counts)."""
         tiers = ", ".join(f"{code} {count}" for code, count in sorted(self.tiers.items()))
-        pins = "\n".join(
-            f"    {cashier}: {pin}" for cashier, pin in sorted(self.cashier_pins.items())[:6]
-        )
         return (
             f"demo data loaded: program {self.program_version}; {self.chains} chains, "
             f"{len(self.stores)} stores, {self.cashiers} cashiers, {self.catalogue_items} goods, "
-            f"{self.customers} customers ({tiers}), {self.purchases} purchases, {self.coupons} coupons\n"
-            f"customers to try:\n"
-            f"    Gold, verified, with card {self.card_number}: {self.gold_phone}\n"
-            f"    Silver: {self.silver_phone}\n"
-            f"    Start, with pending points: {self.start_phone}\n"
-            f"    phone not verified (cannot spend): {self.unverified_phone}\n"
-            f"cashier PINs (first stores):\n{pins}"
+            f"{self.customers} customers ({tiers}), {self.purchases} purchases, {self.coupons} coupons"
         )
+
+    def describe(self) -> str:
+        """What an admin trying the demo needs to read: counts, customers to try, PINs."""
+        pins = "\n".join(
+            f"    {cashier}: {pin}" for cashier, pin in sorted(self.cashier_pins.items())[:6]
+        )
+        customers = _customers_to_try(
+            self.gold_phone,
+            self.card_number,
+            self.silver_phone,
+            self.start_phone,
+            self.unverified_phone,
+        )
+        return f"{self.headline()}\n{customers}\ncashier PINs (first stores):\n{pins}"
+
+
+def _customers_to_try(
+    gold: str | None, card: str | None, silver: str | None, start: str | None, unverified: str | None
+) -> str:
+    """The "customers to try" block: a header line, then one indented ``label: phone`` per line."""
+    rows = [
+        (f"Gold, verified, with card {card}" if card else "Gold, verified", gold),
+        ("Silver", silver),
+        ("Start, with pending points", start),
+        ("phone not verified (cannot spend)", unverified),
+    ]
+    return "customers to try:\n" + "\n".join(
+        f"    {label}: {phone}" for label, phone in rows if phone
+    )
+
+
+def demo_store_guide(session: Session) -> str:
+    """What a till of the demo store needs, read from the database on every ``processing demo``.
+
+    The customers to try (the demo identities that are in the database) and the demo store's
+    cashiers with their PINs.  A cashier whose stored PIN is not the documented one (a database
+    filled before the PINs were fixed) gets the documented PIN again, so the printed PINs always
+    work.  The caller owns the transaction.
+    """
+    phones = [normalize_phone(person.phone) for person in _DEMO]
+    found = {
+        customer.phone: customer
+        for customer in session.scalars(select(Customer).where(Customer.phone.in_(phones)))
+    }
+    gold = found.get(phones[0])
+    card = (
+        session.scalar(
+            select(Card.number)
+            .where(Card.customer_id == gold.id, Card.status == "active")
+            .order_by(Card.number)
+        )
+        if gold is not None
+        else None
+    )
+    present = [phone if phone in found else None for phone in phones]
+    lines = [_customers_to_try(present[0], card, present[1], present[2], present[3])]
+    lines.append(f"cashiers of store {DEMO_STORE} (name, role: PIN):")
+    for cashier_id, pin in sorted(DEMO_PINS.items()):
+        cashier = session.get(Cashier, cashier_id)
+        if cashier is None or cashier.store_id != DEMO_STORE:
+            continue
+        if not verify_pin(pin, cashier.pin_hash):
+            cashier.pin_hash = hash_pin(pin)
+            session.flush()
+        lines.append(f"    {cashier.name}, {cashier.role}: {pin}")
+    return "\n".join(lines)
 
 
 # --- chains, stores, catalogue ---------------------------------------------------------------
@@ -523,7 +594,8 @@ class _Loader:
         for store_id, _, _ in STORES:
             for n, role in ((1, "senior"), (2, "cashier")):
                 cashier_id = f"k_{store_id}_{n}"
-                pin = f"{self.rng.randint(0, 9999):04d}"
+                pin = f"{self.rng.randint(0, 9999):04d}"  # drawn anyway: the rest stays the same
+                pin = DEMO_PINS.get(cashier_id, pin)
                 salt = self.rng.randbytes(16)
                 first, last = _person(self.rng)
                 if session.get(Cashier, cashier_id) is None:

@@ -2,7 +2,8 @@
 """Set up, run the demo of, and test the loyalty till. Standard library only.
 
     python3 tools/dev.py setup           # system packages (Debian/Ubuntu), .venv, pip install
-    python3 tools/dev.py demo [ARGS...]  # setup, then `processing demo ARGS...`
+    python3 tools/dev.py demo [ARGS...]  # setup, then the service with demo data, an enrolled
+                                         # demo till and its window (tools/demo.py; --help)
     python3 tools/dev.py test [ARGS...]  # setup, then ruff (lint and format), mypy, lint-imports, pytest ARGS...
 
 On Windows: `py tools\\dev.py demo` / `py tools\\dev.py test`.
@@ -205,10 +206,13 @@ def tool(name: str, module: str | None) -> list[str]:
 
 
 def cmd_demo(args: list[str]) -> int:
-    """Set up (runtime packages), then run `processing demo ARGS...` and pass its code on."""
+    """Set up (runtime packages), then run the demo launcher (tools/demo.py): the service with
+    demo data, an enrolled demo till, and its window until it closes."""
     setup(RUNTIME_PACKAGES)
-    say("starting the demo: processing demo " + " ".join(args))
-    return run_child([*tool("processing", None), "demo", *args])
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import demo  # tools/demo.py, next to this file (it imports this module as `dev`)
+
+    return demo.main(args)
 
 
 def cmd_test(args: list[str]) -> int:
@@ -296,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dev.py",
         description="Set up, run the demo of, and test the loyalty till.",
-        epilog="Arguments after `demo` go to `processing demo`; after `test`, to pytest.",
+        epilog="Arguments after `demo` go to tools/demo.py (and the rest of them to "
+        "`processing demo`); after `test`, to pytest.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
@@ -304,7 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="install system packages (as root, on Debian/Ubuntu), "
         "create .venv, pip install -e '.[dev]'",
     )
-    sub.add_parser("demo", add_help=False, help="setup, then run `processing demo ARGS...`")
+    sub.add_parser(
+        "demo",
+        add_help=False,
+        help="setup, then start the demo service, enrol a demo till and open its window "
+        "(demo --help: the options)",
+    )
     sub.add_parser(
         "test",
         add_help=False,

@@ -29,8 +29,7 @@ class KeyBurst:
     ``fast_share`` of the intervals between its keys, the interval before Enter included, are at
     most ``max_interval_s`` seconds.  (A few slow intervals are tolerated: the operating system or
     the UI may hold a key event back now and then.)  Times are any monotonic seconds, e.g. the key
-    events' timestamps.  The text is returned as typed; see :func:`fix_layout` and
-    :func:`clean_scan`.
+    events' timestamps.  The text is returned as typed (``classify`` repairs it).
     """
 
     def __init__(
