@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from cashier.errors import UserFacingError
 from cashier.i18n import _
@@ -134,7 +134,7 @@ class Counter:
     def categories(self) -> list[str]:
         """The categories a free-amount line may have (those of the catalogue cache)."""
         with self.till.store.read() as s:
-            found = sorted(s.scalars(select(distinct(CatalogueItem.category))).all())
+            found = sorted(s.scalars(select(CatalogueItem.category).distinct()).all())
         return found or ["other"]
 
     def _line_id(self) -> str:

@@ -315,7 +315,12 @@ class MainWindow(QMainWindow):
             return
         preview = SlipPreview(slip, self, on_print=lambda printer: self._print(printer, slip))
         preview.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        preview.finished.connect(lambda _r: self._ready_for_next())
         preview.open()
+
+    def _ready_for_next(self) -> None:
+        if self.sale_page is not None and self.pages.currentWidget() is self.sale_page:
+            self.sale_page.customer_field.setFocus()
 
     def _print(self, printer: QPrinter, slip: Slip) -> None:
         self.tasks.run(

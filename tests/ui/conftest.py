@@ -24,7 +24,7 @@ from tests.faults.conftest import _sqlite_template, migrated_url, service, till
 from tests.processing.conftest import NOW, Service, add_customer
 from ui.window import MainWindow
 
-__all__ = ["_sqlite_template", "migrated_url", "service", "till"]
+__all__ = ["_sqlite_template", "migrated_url", "service", "till", "till_threads"]
 
 GOODS = [
     ("4600000000011", "Чехол для телефона", "accessories", 150000, False),
@@ -73,6 +73,20 @@ def enrolled(shop: Service, tmp_path: Path) -> Path:
     return folder
 
 
+TILL_THREADS = ("till", "io_", "camera")
+"""Name prefixes of the threads the window starts: its worker lanes, the sync loop, the camera
+(the in-process service's own threads are not the window's)."""
+
+
+def till_threads(baseline: set[int | None]) -> list[threading.Thread]:
+    """The window's threads still alive that were not there before it opened."""
+    return [
+        t
+        for t in threading.enumerate()
+        if t.ident not in baseline and t.is_alive() and t.name.startswith(TILL_THREADS)
+    ]
+
+
 def open_window(qtbot: QtBot, folder: Path, *, budget: float = 1.0) -> MainWindow:
     window = MainWindow(folder, clock=lambda: NOW, budget=budget, probe_every=0.3)
     qtbot.addWidget(window)
@@ -101,5 +115,5 @@ def window(qtbot: QtBot, enrolled: Path) -> Iterator[MainWindow]:
     login(qtbot, win)
     yield win
     win.close()
-    leaked = [t for t in threading.enumerate() if t.ident not in baseline and t.is_alive()]
+    leaked = till_threads(baseline)
     assert not leaked, f"threads left running after the window closed: {leaked}"
