@@ -135,7 +135,11 @@ class DemoSummary:
 
 
 def _customers_to_try(
-    gold: str | None, card: str | None, silver: str | None, start: str | None, unverified: str | None
+    gold: str | None,
+    card: str | None,
+    silver: str | None,
+    start: str | None,
+    unverified: str | None,
 ) -> str:
     """The "customers to try" block: a header line, then one indented ``label: phone`` per line."""
     rows = [
