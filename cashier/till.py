@@ -18,7 +18,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -315,7 +315,11 @@ class Till:
                 row = s.get(CachedCustomer, value)
         if row is None:
             return Identified(None, Served.OFFLINE, "not_found")
-        return Identified(self._view(row, auth), Served.OFFLINE, "found")
+        view = self._view(row, auth)
+        if view.tier:
+            with suppress(KeyError):  # a tier the current rules do not know: its code is shown
+                view = dataclasses.replace(view, tier_name=self.program().tier(view.tier).name)
+        return Identified(view, Served.OFFLINE, "found")
 
     @staticmethod
     def _view(row: CachedCustomer, auth: str = "identified") -> CustomerView:
@@ -528,6 +532,10 @@ class Till:
             queued = self._enqueue(s, kind, sale.id, body)
             if offline and draft.customer is not None and q.redeem_points > 0:
                 self._add_offline_spend(s, draft.customer.id, now, q.redeem_points)
+            if draft.customer is not None and q.redeem_points > 0:
+                cached = s.get(CachedCustomer, draft.customer.id)
+                if cached is not None and cached.balance is not None:
+                    cached.balance -= q.redeem_points  # until the service's next figure
             seq = queued.seq
         served = self._deliver_now(sale.id, seq)
         self.end_sale()

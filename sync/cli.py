@@ -23,6 +23,7 @@ from platformdirs import user_data_dir
 from sqlalchemy import func, select
 
 from cashier.errors import UserFacingError
+from cashier.gateway import GatewayError
 from cashier.i18n import _
 from cashier.money import display_money, format_points, parse_money, parse_quantity
 from cashier.program import PaymentMethod
@@ -435,6 +436,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, UserFacingError) as exc:
         message = exc.message if isinstance(exc, UserFacingError) else str(exc)
         print(message, file=sys.stderr)
+        return 2
+    except GatewayError as exc:  # e.g. a key the service no longer accepts
+        print(
+            _("The service said: {reason}").format(reason=getattr(exc, "message", str(exc))),
+            file=sys.stderr,
+        )
         return 2
 
 

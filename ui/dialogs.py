@@ -180,7 +180,9 @@ class SmsDialog(Dialog):
         if self.left > 0:
             return
         phone = self.phone.text()
-        self.tasks.run(lambda: self.counter.send_confirmation(phone), self._sent, self.fail)
+        self.tasks.run(
+            lambda: self.counter.send_confirmation(phone), self._sent, self.fail, owner=self
+        )
 
     def _sent(self, body: dict[str, Any]) -> None:
         self.otp_id = str(body["otp_id"])
@@ -204,7 +206,10 @@ class SmsDialog(Dialog):
             return
         otp_id, code = self.otp_id, self.code.text()
         self.tasks.run(
-            lambda: self.counter.confirm(otp_id, code), lambda _r: self.accept(), self.fail
+            lambda: self.counter.confirm(otp_id, code),
+            lambda _r: self.accept(),
+            self.fail,
+            owner=self,
         )
 
 
@@ -256,7 +261,10 @@ class ReturnDialog(Dialog):
         ref = self.ref.text()
         till = self.counter.till
         self.tasks.run(
-            lambda: (find_sale(till, ref), till.program().points_scale), self._show, self.fail
+            lambda: (find_sale(till, ref), till.program().points_scale),
+            self._show,
+            self.fail,
+            owner=self,
         )
 
     def _show(self, got: tuple[FoundSale, int]) -> None:
@@ -298,6 +306,9 @@ class ReturnDialog(Dialog):
         for row, line in enumerate(self.found.lines):
             item = self.table.item(row, 4)
             text = (item.text() if item else "0").strip().replace(",", ".") or "0"
+            if text.strip("0.") == "":
+                out[line.line_id] = 0
+                continue
             try:
                 out[line.line_id] = parse_quantity(text)
             except Exception:  # noqa: BLE001 - any bad number is reported the same way
@@ -334,7 +345,9 @@ class ReturnDialog(Dialog):
             self.fail(_("Choose what to return: type a quantity on at least one line."))
             return
         till, sale_id = self.counter.till, self.found.sale_id
-        self.tasks.run(lambda: till.return_sale(sale_id, quantities), self._done, self.fail)
+        self.tasks.run(
+            lambda: till.return_sale(sale_id, quantities), self._done, self.fail, owner=self
+        )
 
     def _done(self, returned: Returned) -> None:
         self.on_returned(returned)

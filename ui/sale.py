@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cashier.counter import Counter, SaleView
 from cashier.desk import Coupon, cached_coupons
@@ -84,18 +92,20 @@ class SalePage(QWidget):
         left.addWidget(self.goods_field)
         left.addWidget(self.info)
         left.addWidget(self.cart, 1)
-        row = QHBoxLayout()
-        for action, slot in (
-            ("qty", self.change_qty),
-            ("remove", self.remove_line),
-            ("free", self.free_line),
-            ("split", self.split),
-            ("return", self.open_return),
-            ("void", self.void),
+        row = QGridLayout()
+        for n, (action, slot) in enumerate(
+            (
+                ("qty", self.change_qty),
+                ("remove", self.remove_line),
+                ("free", self.free_line),
+                ("split", self.split),
+                ("return", self.open_return),
+                ("void", self.void),
+            )
         ):
             button = big_button(label(action))
             button.clicked.connect(slot)
-            row.addWidget(button)
+            row.addWidget(button, n // 3, n % 3)
         left.addLayout(row)
         right = QVBoxLayout()
         right.addWidget(self.customer, 1)
@@ -114,6 +124,8 @@ class SalePage(QWidget):
         splitter.addWidget(right_w)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([800, 460])
+        right_w.setMinimumWidth(420)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
         outer.addWidget(splitter)

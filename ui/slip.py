@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetricsF,
+    QGuiApplication,
     QImage,
     QKeyEvent,
     QPainter,
@@ -285,7 +286,11 @@ class SlipPreview(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(scroll, 1)
         layout.addLayout(buttons)
-        self.resize(scroll.minimumWidth() + 24, min(image.height() + 120, 900))
+        screen = (
+            parent.screen() if parent is not None else None
+        ) or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry().height() - 60 if screen is not None else 900
+        self.resize(scroll.minimumWidth() + 24, max(300, min(image.height() + 120, room)))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """F9 prints from anywhere in the dialog (Esc closes it: ``QDialog`` does that)."""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from cashier.errors import UserFacingError
@@ -71,15 +72,19 @@ class Tasks(QObject):
         *,
         lane: str = "till",
         quiet: bool = False,
+        owner: QObject | None = None,
     ) -> Future[Any] | None:
         """Run ``job`` on ``lane``; call ``on_done(result)`` or ``on_error(message)`` on the GUI
-        thread.  ``quiet`` jobs (background refreshes) do not raise the busy indicator."""
+        thread.  ``quiet`` jobs (background refreshes) do not raise the busy indicator.  When
+        ``owner`` (a dialog, say) is gone by then, the callbacks are dropped."""
         if self._closed:
             return None
         if not quiet:
             self._running += 1
             if self._running == 1:
                 self._timer.start()
+        if owner is not None:
+            on_done, on_error = _while_alive(owner, on_done), _while_alive(owner, on_error)
         future = self._lanes[lane].submit(job)
         future.add_done_callback(lambda f: self._finished.emit((f, on_done, on_error, quiet)))
         return future
@@ -134,3 +139,14 @@ class Tasks(QObject):
         self._timer.stop()
         for lane in self._lanes.values():
             lane.shutdown(wait=True, cancel_futures=True)
+
+
+def _while_alive(owner: QObject, callback: Callable[[Any], None] | None) -> Any:
+    if callback is None:
+        return None
+
+    def call(value: Any) -> None:
+        if shiboken6.isValid(owner):
+            callback(value)
+
+    return call

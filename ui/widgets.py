@@ -271,6 +271,9 @@ class TotalsPanel(QFrame):
         self.cap.setObjectName("hint")
         self.to_pay = QLabel("—")
         self.to_pay.setObjectName("toPay")
+        self.pay_note = QLabel("")
+        self.pay_note.setObjectName("hint")
+        self.pay_note.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.earn = QLabel("")
         self.earn.setWordWrap(True)
         self.payment = QLabel("")
@@ -283,10 +286,14 @@ class TotalsPanel(QFrame):
             (label("points"), self.redeem),
             ("", self.cap),
             (_("To pay"), self.to_pay),
+            ("", self.pay_note),
             (_("Earns"), self.earn),
             (label("method"), self.payment),
         ]
         for r, (title, widget) in enumerate(rows):
+            if not title:  # a note under the row above, across the panel
+                grid.addWidget(widget, r, 0, 1, 2)
+                continue
             caption = QLabel(title)
             caption.setObjectName("caption")
             grid.addWidget(caption, r, 0)
@@ -295,7 +302,7 @@ class TotalsPanel(QFrame):
         grid.setColumnStretch(1, 1)
         for w in (self.total, self.to_pay, self.discount):
             w.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
     def show_sale(self, view: SaleView) -> None:
         self.problem.setText(view.problem or "")
@@ -315,6 +322,7 @@ class TotalsPanel(QFrame):
             self.total.setText("—")
             self.discount.setText("")
             self.to_pay.setText("—")
+            self.pay_note.setText("")
             self.earn.setText("")
             self.cap.setText("")
             if not self.redeem.hasFocus():
@@ -341,16 +349,20 @@ class TotalsPanel(QFrame):
                 )
                 + (
                     "\n" + _("Spending this many needs the customer's SMS code.")
-                    if q.requires_confirmation and view.customer.wallet_token is None
+                    if q.requires_confirmation
+                    and view.customer.wallet_token is None
+                    and view.priced.served is Served.ONLINE
                     else ""
                 )
             )
-        pay_text = display_money(q.to_pay)
-        if q.redeem_points:
-            pay_text += "  " + _("(points {points} = {money})").format(
+        self.to_pay.setText(display_money(q.to_pay))
+        self.pay_note.setText(
+            _("(points {points} = {money})").format(
                 points=format_points(q.redeem_points, scale), money=display_money(q.redeem_amount)
             )
-        self.to_pay.setText(pay_text)
+            if q.redeem_points
+            else ""
+        )
         if view.customer is None:
             self.earn.setText("")
         else:

@@ -436,7 +436,7 @@ class MainWindow(QMainWindow):
                 else _("Offline: only this till's sales are shown.")
             )
 
-        self.tasks.run(lambda: till.history(customer.id), done, dialog.fail)
+        self.tasks.run(lambda: till.history(customer.id), done, dialog.fail, owner=dialog)
         self.sale_page.show_dialog(dialog)
 
     def show_review(self) -> None:
@@ -460,7 +460,9 @@ class MainWindow(QMainWindow):
                 "chain's office (processing review)."
             )
         )
-        self.tasks.run(lambda: review_rows(review_items(till)), dialog.fill, dialog.fail)
+        self.tasks.run(
+            lambda: review_rows(review_items(till)), dialog.fill, dialog.fail, owner=dialog
+        )
         if self.sale_page is not None:
             self.sale_page.show_dialog(dialog)
 
