@@ -33,9 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def data_folder(arg: str | None) -> Path:
-    from sync.cli import ENV_DATA
+ENV_DATA = "LOYALTY_TILL_DATA"
+"""As ``sync.cli.ENV_DATA`` (not imported from there: that loads the till's whole core)."""
 
+
+def data_folder(arg: str | None) -> Path:
     if arg:
         return Path(arg)
     if os.environ.get(ENV_DATA):

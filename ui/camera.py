@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from cashier.i18n import _
-from cashier.scanning import CameraScanner, choose_decoder
-from cashier.scanning.decoders import Frame
 from ui.tasks import Tasks
+
+if TYPE_CHECKING:  # numpy and OpenCV load when the camera starts, not with the window
+    from cashier.scanning.decoders import Frame
 
 
 class Camera:
@@ -38,6 +40,8 @@ class Camera:
 
     def start(self, setting: str = "auto", source: int | str = 0) -> str:
         """Start scanning; what the status bar says (the decoder used, and why)."""
+        from cashier.scanning import CameraScanner, choose_decoder
+
         chosen = choose_decoder(setting)  # raises a UserFacingError the caller shows
         scanner = CameraScanner(chosen.decoder, source=source, frames=self.frames)
         self._stop = threading.Event()

@@ -37,8 +37,9 @@ from cashier.returns import ReturnResult
 from cashier.till import Returned, TillError
 from sync.runtime import Status
 from ui.shortcuts import SHORTCUTS
+from ui.style import TOUCH, big_button, local_time
 from ui.tasks import Tasks
-from ui.widgets import TOUCH, big_button, local_time, method_text
+from ui.widgets import method_text
 
 
 class Dialog(QDialog):

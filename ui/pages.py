@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from cashier.i18n import _
-from ui.widgets import TOUCH, big_button
+from ui.style import TOUCH, big_button
 
 
 def _centered(*widgets: QWidget) -> QVBoxLayout:

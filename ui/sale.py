@@ -30,8 +30,9 @@ from cashier.slip import Slip, build_slip
 from cashier.till import Committed, Identified, Priced, Returned, TillError
 from ui.dialogs import FreeLineDialog, QtyDialog, ReturnDialog, SmsDialog, SplitDialog
 from ui.shortcuts import label
+from ui.style import big_button
 from ui.tasks import Tasks
-from ui.widgets import CartTable, CustomerPanel, ScanField, TotalsPanel, big_button
+from ui.widgets import CartTable, CustomerPanel, ScanField, TotalsPanel
 
 
 @dataclass(frozen=True)

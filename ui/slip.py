@@ -16,8 +16,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import qrcode
-import qrcode.constants
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -367,6 +365,9 @@ def _base_font(width: float) -> QFont:
 def _qr_image(payload: str, side: float) -> QImage:
     """The payload's QR code (error correction M, 4-module quiet zone), each module a whole number
     of pixels, scaled without smoothing."""
+    import qrcode  # on first use: not on the till's start-up path
+    import qrcode.constants
+
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=1, border=4)
     code.add_data(payload)
     code.make(fit=True)

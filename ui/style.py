@@ -1,4 +1,32 @@
-"""The till window's look: large type and touch-sized targets, one colour per meaning."""
+"""The till window's look: large type and touch-sized targets, one colour per meaning; the
+small helpers every screen uses (no import of the till's core, so the first screen is quick).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
+
+TOUCH = 52
+"""Minimum height of a button or field, in pixels: a finger, not a mouse pointer."""
+
+
+def big_button(text: str, *, primary: bool = False) -> QPushButton:
+    button = QPushButton(text)
+    button.setMinimumHeight(TOUCH)
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay in the fields; F-keys act
+    if primary:
+        button.setObjectName("primary")
+    return button
+
+
+def local_time(moment: datetime | None, fmt: str = "%H:%M") -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone().strftime(fmt)
+
 
 STYLE = """
 QWidget { font-size: 13pt; }

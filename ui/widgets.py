@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPushButton,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -38,15 +37,7 @@ from cashier.program import PaymentMethod
 from cashier.scanning.keyburst import KeyBurst
 from cashier.till import CustomerView, Served
 from ui.shortcuts import label
-
-TOUCH = 52
-"""Minimum height of a button or field, in pixels: a finger, not a mouse pointer."""
-
-METHOD_TEXT = {
-    PaymentMethod.CASH: "Cash",
-    PaymentMethod.CARD: "Card",
-    PaymentMethod.SBP: "SBP",
-}
+from ui.style import TOUCH, local_time
 
 
 def method_text(method: PaymentMethod) -> str:
@@ -55,21 +46,6 @@ def method_text(method: PaymentMethod) -> str:
         PaymentMethod.CARD: _("Card"),
         PaymentMethod.SBP: _("SBP"),
     }.get(method, method.value)
-
-
-def big_button(text: str, *, primary: bool = False) -> QPushButton:
-    button = QPushButton(text)
-    button.setMinimumHeight(TOUCH)
-    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay in the fields; F-keys act
-    if primary:
-        button.setObjectName("primary")
-    return button
-
-
-def local_time(moment: datetime | None, fmt: str = "%H:%M") -> str:
-    if moment is None:
-        return "—"
-    return moment.astimezone().strftime(fmt)
 
 
 class ScanField(QLineEdit):

@@ -13,15 +13,12 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
-    QFormLayout,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -31,32 +28,28 @@ from PySide6.QtWidgets import (
     QStackedWidget,
 )
 
-from cashier.counter import Counter
-from cashier.desk import review_items
+from cashier.errors import UserFacingError
 from cashier.i18n import _
-from cashier.scanning.decoders import Frame
-from cashier.slip import Slip
-from cashier.till import CashierView, TillError
-from sync.runtime import Background, Status, TillRuntime, enroll
 from ui.app import LANGUAGE_FILE
 from ui.camera import Camera
-from ui.dialogs import (
-    Dialog,
-    HelpDialog,
-    StatusDialog,
-    TableDialog,
-    history_rows,
-    review_rows,
-)
 from ui.pages import EnrolPage, LoginPage
-from ui.sale import SalePage
 from ui.shortcuts import SHORTCUTS
-from ui.slip import SlipPreview, print_slip
-from ui.style import STYLE
+from ui.style import STYLE, local_time
 from ui.tasks import Tasks
-from ui.widgets import TOUCH, local_time
+
+if TYPE_CHECKING:  # the till's core loads on the worker while the first screen is up
+    from PySide6.QtPrintSupport import QPrinter
+
+    from cashier.scanning.decoders import Frame
+    from cashier.slip import Slip
+    from cashier.till import CashierView
+    from sync.runtime import Background, Status, TillRuntime
+    from ui.dialogs import StatusDialog
+    from ui.sale import SalePage
 
 Clock = Callable[[], datetime]
+STORE_FILE = "till.db"
+"""The till's database in its data folder (``cashier.store.db.DB_NAME``; a test keeps them equal)."""
 
 
 class MainWindow(QMainWindow):
@@ -109,14 +102,20 @@ class MainWindow(QMainWindow):
         folder_, clock_, budget_ = folder, clock, budget
 
         def open_runtime() -> tuple[TillRuntime, str, dict[str, str]]:
+            from sync.runtime import TillRuntime
+            from ui.settings import read_settings
+
             kwargs: dict[str, Any] = {}
             if clock_ is not None:
                 kwargs["clock"] = clock_
             if budget_ is not None:
                 kwargs["budget"] = budget_
             runtime = TillRuntime.open(folder_, **kwargs)
-            return runtime, runtime.meta("store_name") or "", _settings(runtime)
+            self.runtime = runtime  # here, not in the callback: a PIN typed meanwhile waits for it
+            return runtime, runtime.meta("store_name") or "", read_settings(runtime)
 
+        if (folder / STORE_FILE).exists():  # an existing till: the PIN can be typed at once
+            self._show_login()
         self.tasks.run(open_runtime, self._opened, self._open_failed)
 
     def _build_bars(self) -> None:
@@ -156,13 +155,16 @@ class MainWindow(QMainWindow):
     # -- opening, enrolment ----------------------------------------------------------------------
     def _opened(self, got: tuple[TillRuntime, str, dict[str, str]]) -> None:
         self.runtime, self.store_name, self.settings = got
+        self.login_page.store.setText(self.store_name)
         if not self.runtime.enrolled:
             self.pages.setCurrentWidget(self.enrol_page)
             self.enrol_page.start()
             self.status_button.setText(_("Not connected to a service"))
             return
         self._start_background()
-        self._show_login()
+        self.tasks.run(_preload, lane="io", quiet=True)
+        if self.pages.currentWidget() is not self.login_page:
+            self._show_login()
 
     def _open_failed(self, message: str) -> None:
         self.loading.setText(message)
@@ -173,12 +175,14 @@ class MainWindow(QMainWindow):
         folder, clock, budget = self.folder, self.clock, self.budget
 
         def job() -> tuple[TillRuntime, str | None, str]:
+            from sync.runtime import TillRuntime, enroll
+
             if old is not None:
                 old.close()
             problem = None
             try:
                 enroll(folder, server, code, name or "till")
-            except TillError as exc:
+            except UserFacingError as exc:
                 problem = exc.message
             kwargs: dict[str, Any] = {"clock": clock} if clock else {}
             if budget is not None:
@@ -200,6 +204,8 @@ class MainWindow(QMainWindow):
         self.tasks.run(job, done, self.enrol_page.fail)
 
     def _start_background(self) -> None:
+        from sync.runtime import Background
+
         assert self.runtime is not None
         kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
         self.background = Background(
@@ -218,10 +224,16 @@ class MainWindow(QMainWindow):
         )
 
     def _login(self, pin: str) -> None:
-        assert self.runtime is not None
-        till, locked = self.runtime.till, self.locked_by
+        locked = self.locked_by
 
         def job() -> tuple[CashierView, int]:
+            from cashier.till import TillError
+
+            if self.runtime is None:  # the till's store did not open: the page says why
+                raise UserFacingError(
+                    _("The till's data could not be opened: see the message on the screen.")
+                )
+            till = self.runtime.till
             cashier = till.login(pin)
             if locked is not None and cashier.id != locked.id and cashier.role != "senior":
                 raise TillError(
@@ -242,6 +254,9 @@ class MainWindow(QMainWindow):
             self.cashier = cashier
         self.shift_no = shift
         if self.sale_page is None:
+            from cashier.counter import Counter
+            from ui.sale import SalePage
+
             counter = Counter(self.runtime.till, self.cashier, shift)
             self.sale_page = SalePage(
                 self.tasks,
@@ -313,6 +328,8 @@ class MainWindow(QMainWindow):
         self.last_slip = slip
         if self.settings.get("show_slip", "1") == "0":
             return
+        from ui.slip import SlipPreview
+
         preview = SlipPreview(slip, self, on_print=lambda printer: self._print(printer, slip))
         preview.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         preview.finished.connect(lambda _r: self._ready_for_next())
@@ -323,6 +340,8 @@ class MainWindow(QMainWindow):
             self.sale_page.customer_field.setFocus()
 
     def _print(self, printer: QPrinter, slip: Slip) -> None:
+        from ui.slip import print_slip
+
         self.tasks.run(
             lambda: print_slip(printer, slip),
             lambda _r: self.say(_("The slip was sent to the printer.")),
@@ -363,6 +382,8 @@ class MainWindow(QMainWindow):
             self.status_dialog.update_status(status)
 
     def show_status(self) -> None:
+        from ui.dialogs import StatusDialog
+
         self.status_dialog = StatusDialog(self.status, self.sync_now, self)
         self.status_dialog.finished.connect(lambda _r: setattr(self, "status_dialog", None))
         self.status_dialog.open()
@@ -382,27 +403,32 @@ class MainWindow(QMainWindow):
             return run
 
         return {
-            "help": lambda: HelpDialog(self).open(),
+            "help": self.show_help,
             "customer": on_sale(lambda p: p.customer_field.setFocus()),
             "goods": on_sale(lambda p: p.goods_field.setFocus()),
-            "qty": on_sale(SalePage.change_qty),
-            "points": on_sale(SalePage.focus_points),
-            "method": on_sale(SalePage.next_method),
-            "split": on_sale(SalePage.split),
-            "free": on_sale(SalePage.free_line),
-            "return": on_sale(SalePage.open_return),
+            "qty": on_sale(lambda p: p.change_qty()),
+            "points": on_sale(lambda p: p.focus_points()),
+            "method": on_sale(lambda p: p.next_method()),
+            "split": on_sale(lambda p: p.split()),
+            "free": on_sale(lambda p: p.free_line()),
+            "return": on_sale(lambda p: p.open_return()),
             "history": on_sale(lambda _p: self.show_history()),
             "review": on_sale(lambda _p: self.show_review()),
-            "pay": on_sale(SalePage.pay),
+            "pay": on_sale(lambda p: p.pay()),
             "remove": on_sale(self._delete_key),
-            "void": on_sale(SalePage.void),
-            "per_line": on_sale(SalePage.toggle_points),
+            "void": on_sale(lambda p: p.void()),
+            "per_line": on_sale(lambda p: p.toggle_points()),
             "camera": on_sale(lambda _p: self.toggle_camera()),
             "reprint": on_sale(lambda _p: self.reprint()),
             "status": self.show_status,
             "lock": self.lock,
             "close_shift": on_sale(lambda _p: self.close_shift()),
         }
+
+    def show_help(self) -> None:
+        from ui.dialogs import HelpDialog
+
+        HelpDialog(self).open()
 
     def _delete_key(self, page: SalePage) -> None:
         """Del edits a field that has text in it; otherwise it removes the chosen line."""
@@ -413,6 +439,8 @@ class MainWindow(QMainWindow):
         page.remove_line()
 
     def show_history(self) -> None:
+        from ui.dialogs import TableDialog, history_rows
+
         assert self.sale_page is not None
         assert self.runtime is not None
         view = self.sale_page.view
@@ -440,6 +468,9 @@ class MainWindow(QMainWindow):
         self.sale_page.show_dialog(dialog)
 
     def show_review(self) -> None:
+        from cashier.desk import review_items
+        from ui.dialogs import TableDialog, review_rows
+
         assert self.runtime is not None
         if self.cashier is None or self.cashier.role != "senior":
             self.say(_("The review list is for a senior cashier: ask them to open it."))
@@ -477,10 +508,8 @@ class MainWindow(QMainWindow):
             source = int(source)
         try:
             self.say(self.camera.start(self.settings.get("qr_decoder", "auto"), source))
-        except TillError as exc:
+        except UserFacingError as exc:  # DecoderUnavailable: what to install or choose
             self.say(exc.message)
-        except Exception as exc:  # noqa: BLE001 - a DecoderUnavailable message is shown as is
-            self.say(getattr(exc, "message", str(exc)))
 
     def _camera_code(self, text: str) -> None:
         if self.sale_page is None or self.pages.currentWidget() is not self.sale_page:
@@ -496,6 +525,8 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         if self.runtime is None:
             return
+        from ui.settings import SettingsDialog
+
         dialog = SettingsDialog(self.settings, self)
         dialog.accepted.connect(lambda: self._save_settings(dialog.values()))
         dialog.open()
@@ -535,60 +566,14 @@ class MainWindow(QMainWindow):
             self.runtime = None
 
 
+def _preload() -> None:
+    """The sale's screens load on a worker while the cashier types the PIN."""
+    import ui.dialogs
+    import ui.sale
+    import ui.slip  # noqa: F401
+
+
 def _customer_like(text: str) -> bool:
     from ui.sale import _is_customer_code
 
     return _is_customer_code(text)
-
-
-SETTINGS_KEYS = ("qr_decoder", "camera_source", "language", "show_slip")
-
-
-def _settings(runtime: TillRuntime) -> dict[str, str]:
-    return {k: v for k in SETTINGS_KEYS if (v := runtime.meta(k)) is not None}
-
-
-class SettingsDialog(Dialog):
-    def __init__(self, current: dict[str, str], parent: MainWindow) -> None:
-        super().__init__(_("Settings"), parent)
-        form = QFormLayout()
-        self.decoder = QComboBox()
-        for value, text in (
-            ("auto", _("automatic (zxing-cpp, else pyzbar, else OpenCV)")),
-            ("zxing", "zxing-cpp"),
-            ("zbar", "pyzbar"),
-            ("opencv", "OpenCV"),
-        ):
-            self.decoder.addItem(text, value)
-        self.decoder.setCurrentIndex(
-            max(0, self.decoder.findData(current.get("qr_decoder", "auto")))
-        )
-        self.camera = QLineEdit(current.get("camera_source", "0"))
-        self.language = QComboBox()
-        self.language.addItem("Русский", "ru")
-        self.language.addItem("English", "en")
-        self.language.setCurrentIndex(max(0, self.language.findData(current.get("language", "ru"))))
-        self.slip = QComboBox()
-        self.slip.addItem(_("show after each sale"), "1")
-        self.slip.addItem(_("do not show (Ctrl+P shows the last one)"), "0")
-        self.slip.setCurrentIndex(max(0, self.slip.findData(current.get("show_slip", "1"))))
-        for label_, widget in (
-            (_("QR decoder"), self.decoder),
-            (_("Camera (number or address)"), self.camera),
-            (_("Language"), self.language),
-            (_("Loyalty slip"), self.slip),
-        ):
-            widget.setMinimumHeight(TOUCH)
-            form.addRow(label_, widget)
-        self.layout_.addLayout(form)
-        self.add_button(_("Save  Enter"), self.accept, primary=True)
-        self.add_button(_("Cancel  Esc"), self.reject)
-        self.finish_layout()
-
-    def values(self) -> dict[str, str]:
-        return {
-            "qr_decoder": str(self.decoder.currentData()),
-            "camera_source": self.camera.text().strip() or "0",
-            "language": str(self.language.currentData()),
-            "show_slip": str(self.slip.currentData()),
-        }

@@ -123,3 +123,18 @@ def test_an_upgrade_keeps_a_full_queue(tmp_path: Path) -> None:
             assert s.scalars(select(CachedCoupon)).all() == []  # the newer table exists
     finally:
         store.close()
+
+
+def test_the_head_revision_constant_is_the_newest_migration(tmp_path: Path) -> None:
+    """A store at HEAD_REVISION opens without Alembic; the constant must follow the migrations."""
+    from alembic.script import ScriptDirectory
+
+    from cashier.store.db import HEAD_REVISION, _alembic_config
+
+    script = ScriptDirectory.from_config(_alembic_config(f"sqlite:///{tmp_path / 'x.db'}"))
+    assert script.get_current_head() == HEAD_REVISION
+    store = open_store(tmp_path / "till")
+    store.close()
+    again = open_store(tmp_path / "till")  # already at head: no upgrade run
+    assert again.healthy
+    again.close()

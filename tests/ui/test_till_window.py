@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 from cashier.store.models import OutboxItem, Sale
 from processing.admin import create_enrolment_code
 from processing.db import transaction
-from processing.state import keys
 from processing.models import Purchase
+from processing.state import keys
 from sync.runtime import enroll
 from tests.faults.proxy import FaultProxy
 from tests.processing.conftest import NOW, Service
@@ -82,7 +82,9 @@ def purchases(service: Service, purchase_id: str) -> int:
     with transaction(service.factory) as session:
         return int(
             session.scalar(
-                select(func.count()).select_from(Purchase).where(Purchase.purchase_id == purchase_id)
+                select(func.count())
+                .select_from(Purchase)
+                .where(Purchase.purchase_id == purchase_id)
             )
             or 0
         )
@@ -91,7 +93,9 @@ def purchases(service: Service, purchase_id: str) -> int:
 def last_sale(window: MainWindow) -> Sale:
     assert window.runtime is not None
     with window.runtime.store.read() as s:
-        sale = s.scalars(select(Sale).order_by(Sale.created_at.desc(), Sale.monotonic_ns.desc())).first()
+        sale = s.scalars(
+            select(Sale).order_by(Sale.created_at.desc(), Sale.monotonic_ns.desc())
+        ).first()
         assert sale is not None
         s.expunge(sale)
         return sale
@@ -306,9 +310,7 @@ def test_a_bad_qr_says_what_to_do_and_changes_nothing(qtbot: QtBot, window: Main
     assert page.view is not None and page.view.customer == before.customer
 
 
-def test_camera_scan_identifies_the_customer(
-    qtbot: QtBot, enrolled: Path, shop: Service
-) -> None:
+def test_camera_scan_identifies_the_customer(qtbot: QtBot, enrolled: Path, shop: Service) -> None:
     """The camera loop (frames generated here instead of a device) decodes the wallet QR on its
     thread; the code comes back by the tasks' route and identifies the customer."""
     token = wallet_token(shop)
@@ -323,7 +325,9 @@ def test_camera_scan_identifies_the_customer(
             yield frame
 
     baseline = {t.ident for t in threading.enumerate()}
-    window = MainWindow(enrolled, clock=lambda: NOW, budget=1.0, probe_every=0.3, camera_frames=frames)
+    window = MainWindow(
+        enrolled, clock=lambda: NOW, budget=1.0, probe_every=0.3, camera_frames=frames
+    )
     qtbot.addWidget(window)
     window.show()
     login(qtbot, window)
@@ -345,7 +349,13 @@ def test_wrong_pin_lock_and_unlock(qtbot: QtBot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: bool(window.login_page.error.text()), timeout=5000)
     assert window.pages.currentWidget() is window.login_page
     type_in(qtbot, window.login_page.pin, "2222")  # another, not senior: refused
-    qtbot.waitUntil(lambda: "заблокирована" in window.login_page.error.text() or window.login_page.error.text() != "", timeout=5000)
+    qtbot.waitUntil(
+        lambda: (
+            "заблокирована" in window.login_page.error.text()
+            or window.login_page.error.text() != ""
+        ),
+        timeout=5000,
+    )
     assert window.pages.currentWidget() is window.login_page
     type_in(qtbot, window.login_page.pin, "1111")
     qtbot.waitUntil(lambda: window.pages.currentWidget() is window.sale_page, timeout=5000)
@@ -394,3 +404,32 @@ def test_no_void_call_leaks_a_reference_to_none() -> None:
     for _ in range(1000):
         point.setX(1.0)
     assert sys.getrefcount(None) >= before - 10
+
+
+def test_the_window_knows_the_store_file_name() -> None:
+    """The first screen is chosen before the store's code loads; the name must agree."""
+    from cashier.store.db import DB_NAME
+    from ui.window import STORE_FILE
+
+    assert STORE_FILE == DB_NAME
+
+
+def test_the_window_module_loads_without_the_till_core() -> None:
+    """Cold start: the window's module must not pull SQLAlchemy, httpx, numpy or Alembic in
+    (they load on the worker while the PIN page is already up)."""
+    import subprocess
+
+    code = (
+        "import sys, ui.window; "
+        "print(sorted(m for m in ('sqlalchemy', 'httpx', 'numpy', 'alembic', 'qrcode') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_data_folder_variable_is_the_command_lines() -> None:
+    from sync.cli import ENV_DATA as cli
+    from ui.app import ENV_DATA as window
+
+    assert cli == window
