@@ -7,17 +7,27 @@ runs the work off the GUI thread and calls :meth:`fail` with a message when it d
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from cashier.i18n import _
 from ui.style import TOUCH, big_button
 
 
-def _centered(*widgets: QWidget) -> QVBoxLayout:
+def _centered(*widgets: QWidget, width: int = 600) -> QVBoxLayout:
+    """The widgets in a column of ``width`` pixels in the middle of the page (a column with a
+    fixed width, so wrapped labels get the height their text needs)."""
+    column = QWidget()
+    column.setFixedWidth(width)
+    inner = QVBoxLayout(column)
+    for w in widgets:
+        inner.addWidget(w)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    row.addWidget(column)
+    row.addStretch(1)
     layout = QVBoxLayout()
     layout.addStretch(1)
-    for w in widgets:
-        layout.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
+    layout.addLayout(row)
     layout.addStretch(2)
     return layout
 
@@ -32,6 +42,8 @@ class EnrolPage(QWidget):
         super().__init__(parent)
         title = QLabel(_("Connect this till to the loyalty service"))
         title.setObjectName("title")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title.setWordWrap(True)
         hint = QLabel(
             _(
                 "Ask the administrator for the service's address and a one-time code "
@@ -39,7 +51,6 @@ class EnrolPage(QWidget):
             )
         )
         hint.setWordWrap(True)
-        hint.setFixedWidth(560)
         self.server = QLineEdit()
         self.server.setPlaceholderText("http://192.168.1.10:8765")
         self.code = QLineEdit()
@@ -59,7 +70,6 @@ class EnrolPage(QWidget):
         self.error = QLabel("")
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
-        self.error.setFixedWidth(560)
         self.button = big_button(_("Connect  Enter"), primary=True)
         self.button.setMinimumWidth(320)
         self.button.clicked.connect(self._submit)
@@ -89,7 +99,10 @@ class LoginPage(QWidget):
         super().__init__(parent)
         self.title = QLabel(_("Cashier login"))
         self.title.setObjectName("title")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title.setWordWrap(True)
         self.store = QLabel("")
+        self.store.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.pin = QLineEdit()
         self.pin.setEchoMode(QLineEdit.EchoMode.Password)
         self.pin.setPlaceholderText(_("PIN"))
@@ -102,7 +115,6 @@ class LoginPage(QWidget):
         self.error = QLabel("")
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
-        self.error.setMaximumWidth(560)
         self.button = big_button(_("Log in  Enter"), primary=True)
         self.button.setMinimumWidth(320)
         self.button.clicked.connect(self._submit)

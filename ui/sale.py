@@ -200,12 +200,10 @@ class SalePage(QWidget):
 
     def _identified(self, found: Identified) -> None:
         if found.customer is not None:
-            where = _("online") if found.served.value == "online" else _("from this till's copy")
-            self.say(
-                _("Customer found ({where}): {name}").format(
-                    where=where, name=found.customer.display_name
-                )
-            )
+            text = _("Customer found: {name}").format(name=found.customer.display_name)
+            if found.served.value != "online":
+                text += " " + _("(by this till's data: the service did not answer)")
+            self.say(text)
             self.goods_field.setFocus()
             return
         texts = {

@@ -433,3 +433,11 @@ def test_the_data_folder_variable_is_the_command_lines() -> None:
     from ui.app import ENV_DATA as window
 
     assert cli == window
+
+
+def test_the_readme_lists_every_key() -> None:
+    from ui.shortcuts import SHORTCUTS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [s.key for s in SHORTCUTS if f"| `{s.key}` |" not in readme]
+    assert not missing, f"README's key table lacks {missing}"
