@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from cashier.errors import UserFacingError
 from cashier.i18n import _
-from cashier.money import parse_money, parse_quantity
+from cashier.money import format_quantity, parse_money, parse_quantity
 from cashier.program import PaymentMethod
 from cashier.quote import Payment
 from cashier.store.models import CatalogueItem
@@ -154,6 +154,35 @@ class Counter:
         item = Item(good.sku, amount, good.price, good.category, good.name, self._line_id())
         self.draft.lines.append(item)
         return item
+
+    def load_sheet(self, text: str) -> tuple[int, Identified | None]:
+        """A personal-offer sheet's QR (``OS1.``): its goods go into the cart and its customer
+        onto the sale (when none is on it yet).  How many goods were added, and the customer.
+
+        Goods the till's catalogue no longer has are skipped, and the message says so."""
+        from cashier.offer_sheet import parse_sheet_code
+
+        code = parse_sheet_code(text, today=self.till.clock().date())
+        found = None
+        if self.draft.customer is None:
+            found = self.identify(code.customer_id)
+        added, unknown = 0, []
+        for sku, qty in code.items:
+            try:
+                good = self.find_good(sku)
+            except TillError:
+                unknown.append(sku)
+                continue
+            self.add_good(good, format_quantity(qty))
+            added += 1
+        if unknown:
+            raise TillError(
+                _(
+                    "{added} good(s) from the sheet are in the cart; not in this till's catalogue: "
+                    "{skus}."
+                ).format(added=added, skus=", ".join(unknown))
+            )
+        return added, found
 
     def add_sku(self, code: str, qty: str | None = None) -> Item:
         return self.add_good(self.find_good(code), qty)

@@ -32,7 +32,6 @@ from cashier.i18n import _
 from cashier.identifiers import (
     IdentifierKind,
     classify,
-    mask_phone,
     normalize_phone,
     parse_mindbox_qr,
     phone_hash,
@@ -249,6 +248,7 @@ class Till:
             balance_as_of=now,
             auth_level=c.get("auth_level", "identified"),
             tier_name=c.get("tier_name"),
+            missing=tuple(c.get("missing") or ()),
             next_tier=c.get("next_tier"),
             next_tier_missing=parse_money(missing) if missing else None,
             next_activation=(
@@ -808,63 +808,11 @@ class Till:
         pd_consent: bool = True,
         confirmation_token: str | None = None,
     ) -> CustomerView:
-        """Register a customer: online at once (verified with an SMS code's token), or queued
-        unverified when offline (earns, cannot spend, no welcome bonus until verified)."""
-        self.store.check_healthy()
-        e164 = normalize_phone(phone)
-        rules = self.rules()
-        key = base64.urlsafe_b64decode(
-            rules.phone_hash_key + "=" * (-len(rules.phone_hash_key) % 4)
-        )
-        now = self.clock()
-        body: dict[str, Any] = {
-            "phone": e164,
-            "first_name": first_name,
-            "consents": {"pd_processing": pd_consent, "sms": False, "email": False},
-            "occurred_at": now.isoformat(),
-        }
-        if self.gateway is not None and self.online:
-            try:
-                online = dict(body, confirmation_token=confirmation_token)
-                reply = self.gateway.register(online, str(uuid.uuid4()), timeout=self.budget)
-                found = self._identified_online(
-                    {
-                        "status": "found",
-                        "customer": reply.body["customer"],
-                        "balance": reply.body.get("balance"),
-                    }
-                )
-                if found.customer is not None:
-                    with self.store.write() as s:
-                        row = s.get(CachedCustomer, found.customer.id)
-                        if row is not None:
-                            row.phone_hash = phone_hash(e164, key)
-                    return found.customer
-            except Rejected as exc:
-                raise TillError(explain(exc)) from None
-            except (Unreachable, Ambiguous, RateLimited):
-                self.went_offline()  # an ambiguous one is fine: the queued one maps to it by phone
-        local_id = f"local_{uuid.uuid4().hex[:12]}"
-        body["local_id"] = local_id
-        with self.store.write() as s:
-            row = CachedCustomer(
-                id=local_id,
-                phone_hash=phone_hash(e164, key),
-                phone_masked=mask_phone(e164),
-                display_name=first_name or mask_phone(e164),
-                verified=False,
-                balance=Decimal(0),
-                balance_as_of=now,
-                local=True,
-            )
-            s.add(row)
-            item = self._enqueue(s, "register", local_id, body)
-            seq = item.seq
-        self._delivered(seq)
-        with self.store.read() as s:
-            fresh = s.get(CachedCustomer, local_id)
-            assert fresh is not None
-            return self._view(fresh)
+        """Register a customer (see :func:`cashier.accounts.register`); the customer's view."""
+        from cashier.accounts import Form, register
+
+        form = Form(phone, first_name, pd_consent=pd_consent, confirmation_token=confirmation_token)
+        return register(self, form).customer
 
     # -- cashiers and shifts --------------------------------------------------------------------
     MAX_PIN_FAILURES = 5

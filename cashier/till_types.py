@@ -64,6 +64,8 @@ class CustomerView:
     """Pending points and the moment they become spendable (online only)."""
     next_expiry: tuple[Decimal, datetime] | None = None
     """Points that expire soonest and when (online only)."""
+    missing: tuple[str, ...] = ()
+    """What the customer has not given yet (``email``, ``birth_date``; online only)."""
     wallet_token: str | None = field(default=None, repr=False)
     """The signed wallet QR the customer showed: proves presence to spend without an SMS code."""
 

@@ -52,6 +52,8 @@ class TillRuntime:
     till: Till
     sender: Sender | None
     puller: Puller | None
+    server: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -83,7 +85,7 @@ class TillRuntime:
         till = Till(
             store, gateway, clock=clock, budget=budget, deliver=sender.deliver if sender else None
         )
-        return cls(folder, store, gateway, till, sender, puller)
+        return cls(folder, store, gateway, till, sender, puller, server, token)
 
     @property
     def enrolled(self) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cashier.i18n import SUPPORTED_LANGUAGES, _, set_language
 
+MODES = ("till", "kiosk", "consultant")
 HEADLESS = ("enroll", "status", "sync", "queue", "sell", "doctor")
 LANGUAGE_FILE = "language"
 
@@ -25,8 +26,16 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cashier",
         description=_(
-            "The loyalty till. Without a command: the till window. Commands: {list}."
+            "The loyalty till. Without a command: the till window; kiosk: the store tablet; "
+            "consultant: the consultant's desk. Commands without a window: {list}."
         ).format(list=", ".join(HEADLESS)),
+    )
+    p.add_argument(
+        "mode",
+        nargs="?",
+        default="till",
+        choices=MODES,
+        help=_("till (default), kiosk (the store tablet's self-registration), consultant"),
     )
     p.add_argument("--data", help=_("the till's data folder"))
     p.add_argument("--lang", choices=SUPPORTED_LANGUAGES, help=_("the window's language"))
@@ -70,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per health probe
-    return run_window(folder)
+    if args.mode == "kiosk":
+        from ui.kiosk import run_kiosk
+
+        return run_kiosk(folder)
+    return run_window(folder, args.mode)
 
 
 def make_app() -> object:
@@ -81,11 +94,11 @@ def make_app() -> object:
     return app
 
 
-def run_window(folder: Path) -> int:
+def run_window(folder: Path, mode: str = "till") -> int:
     from ui.window import MainWindow
 
     app = make_app()
-    window = MainWindow(folder)
+    window = MainWindow(folder, mode=mode)
     window.show()
     return int(app.exec())  # type: ignore[attr-defined]
 

@@ -26,13 +26,14 @@ from cashier.counter import Counter, SaleView
 from cashier.desk import Coupon, cached_coupons
 from cashier.i18n import _
 from cashier.identifiers import IdentifierKind, classify
+from cashier.offer_sheet import SHEET_PREFIX
 from cashier.slip import Slip, build_slip
 from cashier.till import Committed, Identified, Priced, Returned, TillError
 from ui.dialogs import FreeLineDialog, QtyDialog, ReturnDialog, SmsDialog, SplitDialog
 from ui.shortcuts import label
 from ui.style import big_button
 from ui.tasks import Tasks
-from ui.widgets import CartTable, CustomerPanel, ScanField, TotalsPanel
+from ui.widgets import CartTable, CustomerPanel, HandoffBanner, ScanField, TotalsPanel
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class SalePage(QWidget):
         self.goods_field = ScanField(_("SKU or barcode — F3; a word finds goods"))
         self.customer_field.entered.connect(self.identify)
         self.goods_field.entered.connect(self.goods_entered)
+        self.handoff = HandoffBanner()
+        self.handoff.accepted.connect(self.accept_handoff)
         self.info = QLabel("")
         self.info.setObjectName("info")
         self.info.setWordWrap(True)
@@ -89,6 +92,7 @@ class SalePage(QWidget):
 
     def _lay_out(self) -> None:
         left = QVBoxLayout()
+        left.addWidget(self.handoff)
         left.addWidget(self.customer_field)
         left.addWidget(self.goods_field)
         left.addWidget(self.info)
@@ -193,6 +197,17 @@ class SalePage(QWidget):
         self.pay_button.setEnabled(bool(view.lines))
 
     # -- customer ------------------------------------------------------------------------------
+    def offer_handoff(self, item: dict[str, Any]) -> None:
+        """A customer identified or registered on the store's tablet: offered, not imposed."""
+        self.handoff.offer(item)
+
+    def accept_handoff(self) -> None:
+        item = self.handoff.current
+        if item is None:
+            return
+        self.handoff.clear()
+        self.identify(str(item["customer_id"]))
+
     def identify(self, text: str, scanned: bool = False) -> None:
         counter = self.counter
         self.customer_field.clear()
@@ -225,6 +240,9 @@ class SalePage(QWidget):
         searches the catalogue."""
         self.goods_field.clear()
         counter = self.counter
+        if text.strip().upper().startswith(SHEET_PREFIX):
+            self.do(lambda: counter.load_sheet(text), self._sheet_loaded)
+            return
         if scanned and _is_customer_code(text):
             self.identify(text, scanned)
             return
@@ -243,6 +261,10 @@ class SalePage(QWidget):
                 return found
 
         self.do(step, self._added)
+
+    def _sheet_loaded(self, got: tuple[int, Identified | None]) -> None:
+        added, _found = got
+        self.say(_("The offer sheet's goods are in the cart: {n}.").format(n=added))
 
     def _added(self, result: Any) -> None:
         if isinstance(result, list):

@@ -33,11 +33,20 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("history", "F10", N_("History"), N_("the customer's points history")),
     Shortcut("review", "F11", N_("Review"), N_("operations the service refused (senior)")),
     Shortcut("pay", "F12", N_("Pay"), N_("take the payment and save the sale")),
+    Shortcut(
+        "accept_handoff",
+        "Ctrl+Return",
+        N_("Take from tablet"),
+        N_("put the customer from the store's tablet on this sale"),
+    ),
     Shortcut("remove", "Del", N_("Remove line"), N_("remove the chosen line")),
     Shortcut("void", "Ctrl+N", N_("New sale"), N_("void this sale and start a new one")),
     Shortcut("per_line", "Ctrl+E", N_("Points per line"), N_("show points per line")),
     Shortcut("camera", "Ctrl+K", N_("Camera"), N_("scan a QR code with the camera")),
     Shortcut("reprint", "Ctrl+P", N_("Last slip"), N_("show and print the last slip again")),
+    Shortcut(
+        "desk", "Ctrl+D", N_("Consultant desk"), N_("points history and personal-offer sheets")
+    ),
     Shortcut("status", "Ctrl+I", N_("Connection"), N_("connection, queue and sync details")),
     Shortcut("lock", "Ctrl+L", N_("Lock"), N_("lock the till (PIN to return)")),
     Shortcut("close_shift", "Ctrl+Shift+X", N_("Close shift"), N_("close the shift and log out")),

@@ -44,6 +44,7 @@ QPushButton#primary { background: #2e7d32; color: white; font-weight: bold; font
     border-radius: 6px; }
 QPushButton#primary:disabled { background: #9e9e9e; }
 QPushButton#status { text-align: left; padding: 2px 8px; }
+QFrame#handoff { background: #fff8e1; border: 2px solid #ffb300; border-radius: 6px; }
 QPushButton#status[offline="true"] { color: #e65100; font-weight: bold; }
 QLineEdit#pin { font-size: 22pt; letter-spacing: 6px; }
 QTableWidget { font-size: 13pt; }

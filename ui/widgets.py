@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent
@@ -37,7 +38,7 @@ from cashier.program import PaymentMethod
 from cashier.scanning.keyburst import KeyBurst
 from cashier.till import CustomerView, Served
 from ui.shortcuts import label
-from ui.style import TOUCH, local_time
+from ui.style import TOUCH, big_button, local_time
 
 
 def method_text(method: PaymentMethod) -> str:
@@ -364,3 +365,42 @@ def heading_font(base: QFont, scale: float = 1.4) -> QFont:
     font.setPointSizeF(base.pointSizeF() * scale)
     font.setBold(True)
     return font
+
+
+class HandoffBanner(QFrame):
+    """ "From the tablet: NAME" with Take (Ctrl+Enter) and Hide: the cashier accepts or ignores."""
+
+    accepted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("handoff")
+        self.current: dict[str, Any] | None = None
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        take = big_button(label("accept_handoff"), primary=True)
+        take.clicked.connect(self.accepted.emit)
+        hide = big_button(_("Hide"))
+        hide.clicked.connect(self.clear)
+        row = QHBoxLayout(self)
+        row.addWidget(self.text, 1)
+        row.addWidget(take)
+        row.addWidget(hide)
+        self.setVisible(False)
+
+    def offer(self, item: dict[str, Any]) -> None:
+        self.current = item
+        who = str(item.get("display_name") or item.get("customer_id"))
+        details = " · ".join(
+            str(x)
+            for x in (item.get("tier_name") or item.get("tier"), item.get("phone_masked"))
+            if x
+        )
+        self.text.setText(
+            _("From the tablet: {name}").format(name=who) + (f"  ({details})" if details else "")
+        )
+        self.setVisible(True)
+
+    def clear(self) -> None:
+        self.current = None
+        self.setVisible(False)

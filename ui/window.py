@@ -43,7 +43,9 @@ if TYPE_CHECKING:  # the till's core loads on the worker while the first screen 
     from cashier.scanning.decoders import Frame
     from cashier.slip import Slip
     from cashier.till import CashierView
+    from sync.handoff import HandoffWatcher
     from sync.runtime import Background, Status, TillRuntime
+    from ui.desk import DeskPage
     from ui.dialogs import StatusDialog
     from ui.sale import SalePage
 
@@ -61,6 +63,8 @@ class MainWindow(QMainWindow):
         budget: float | None = None,
         probe_every: float = 5.0,
         camera_frames: Callable[[], Iterator[Frame]] | None = None,
+        handoff_wait: float = 1.5,
+        mode: str = "till",
     ) -> None:
         super().__init__()
         self.folder = folder
@@ -72,6 +76,10 @@ class MainWindow(QMainWindow):
         self.tasks = Tasks(self)
         self.runtime: TillRuntime | None = None
         self.background: Background | None = None
+        self.handoffs: HandoffWatcher | None = None
+        self.handoff_wait = handoff_wait
+        self.mode = mode
+        self.desk_page: DeskPage | None = None
         self.cashier: CashierView | None = None
         self.locked_by: CashierView | None = None
         self.shift_no: int | None = None
@@ -215,6 +223,22 @@ class MainWindow(QMainWindow):
             **kwargs,
         )
         self.background.start()
+        runtime = self.runtime
+        if runtime.server and runtime.token:
+            from sync.handoff import HandoffWatcher
+
+            self.handoffs = HandoffWatcher(
+                runtime.server,
+                runtime.token,
+                lambda items: self.tasks.post(self._handed_off, items),
+                wait=self.handoff_wait,
+            )
+            self.handoffs.start()
+
+    def _handed_off(self, items: list[dict[str, Any]]) -> None:
+        if self.sale_page is not None and self.cashier is not None:
+            self.sale_page.offer_handoff(items[-1])
+            self.say(_("A customer from the tablet: Ctrl+Enter puts them on this sale."))
 
     # -- login, lock, shift ----------------------------------------------------------------------
     def _show_login(self) -> None:
@@ -271,7 +295,10 @@ class MainWindow(QMainWindow):
         else:
             self.sale_page.counter.cashier = self.cashier
             self.sale_page.counter.shift_no = shift
-        self.pages.setCurrentWidget(self.sale_page)
+        if self.mode == "consultant":
+            self.show_desk()
+        else:
+            self.pages.setCurrentWidget(self.sale_page)
         self.who.setText(
             _("{name} · shift {no}").format(
                 name=self.cashier.name if self.cashier else "", no=shift
@@ -395,17 +422,29 @@ class MainWindow(QMainWindow):
 
     # -- actions ---------------------------------------------------------------------------------
     def _handlers(self) -> dict[str, Callable[[], None]]:
-        def on_sale(fn: Callable[[SalePage], None]) -> Callable[[], None]:
+        desk_keys: dict[str, Callable[[DeskPage], None]] = {
+            "customer": lambda d: d.focus_customer(),
+            "goods": lambda d: d.focus_goods(),
+            "remove": lambda d: d.remove_good(),
+            "pay": lambda d: d.print_sheet(),
+            "reprint": lambda d: d.print_sheet(),
+            "desk": lambda _d: self.show_sale(),
+        }
+
+        def on_sale(fn: Callable[[SalePage], None], key: str = "") -> Callable[[], None]:
             def run() -> None:
-                if self.sale_page is not None and self.pages.currentWidget() is self.sale_page:
+                page = self.pages.currentWidget()
+                if self.sale_page is not None and page is self.sale_page:
                     fn(self.sale_page)
+                elif self.desk_page is not None and page is self.desk_page and key in desk_keys:
+                    desk_keys[key](self.desk_page)
 
             return run
 
         return {
             "help": self.show_help,
-            "customer": on_sale(lambda p: p.customer_field.setFocus()),
-            "goods": on_sale(lambda p: p.goods_field.setFocus()),
+            "customer": on_sale(lambda p: p.customer_field.setFocus(), "customer"),
+            "goods": on_sale(lambda p: p.goods_field.setFocus(), "goods"),
             "qty": on_sale(lambda p: p.change_qty()),
             "points": on_sale(lambda p: p.focus_points()),
             "method": on_sale(lambda p: p.next_method()),
@@ -414,16 +453,40 @@ class MainWindow(QMainWindow):
             "return": on_sale(lambda p: p.open_return()),
             "history": on_sale(lambda _p: self.show_history()),
             "review": on_sale(lambda _p: self.show_review()),
-            "pay": on_sale(lambda p: p.pay()),
-            "remove": on_sale(self._delete_key),
+            "pay": on_sale(lambda p: p.pay(), "pay"),
+            "remove": on_sale(self._delete_key, "remove"),
+            "desk": on_sale(lambda _p: self.show_desk(), "desk"),
+            "accept_handoff": on_sale(lambda p: p.accept_handoff()),
             "void": on_sale(lambda p: p.void()),
             "per_line": on_sale(lambda p: p.toggle_points()),
             "camera": on_sale(lambda _p: self.toggle_camera()),
-            "reprint": on_sale(lambda _p: self.reprint()),
+            "reprint": on_sale(lambda _p: self.reprint(), "reprint"),
             "status": self.show_status,
             "lock": self.lock,
             "close_shift": on_sale(lambda _p: self.close_shift()),
         }
+
+    def show_desk(self) -> None:
+        """The consultant's desk: history and offer sheets (Ctrl+D goes back to the sale)."""
+        if self.runtime is None or self.cashier is None:
+            return
+        if self.desk_page is None:
+            from cashier.counter import Counter
+            from ui.desk import DeskPage
+
+            counter = Counter(self.runtime.till, self.cashier, self.shift_no)
+            self.desk_page = DeskPage(
+                self.tasks, counter, store_name=lambda: self.store_name, say=self.say
+            )
+            self.pages.addWidget(self.desk_page)
+        self.desk_page.counter.cashier = self.cashier
+        self.pages.setCurrentWidget(self.desk_page)
+        self.desk_page.focus_customer()
+
+    def show_sale(self) -> None:
+        if self.sale_page is not None:
+            self.pages.setCurrentWidget(self.sale_page)
+            self.sale_page.customer_field.setFocus()
 
     def show_help(self) -> None:
         from ui.dialogs import HelpDialog
@@ -557,6 +620,9 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the camera, the sync loop and the workers; release the store."""
         self.camera.stop()
+        if self.handoffs is not None:
+            self.handoffs.stop()
+            self.handoffs = None
         if self.background is not None:
             self.background.stop()
             self.background = None
