@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cashier.counter import Counter, SaleView
+from cashier.counter import Counter, Good, SaleView
 from cashier.desk import Coupon, cached_coupons
 from cashier.i18n import _
 from cashier.identifiers import IdentifierKind, classify
@@ -249,16 +249,19 @@ class SalePage(QWidget):
 
         def step() -> Any:
             try:
-                return counter.add_sku(text)
+                good = counter.find_good(text)
             except TillError:
                 if scanned or text.strip().isdigit():
                     raise
                 found = counter.search_goods(text, limit=8)
-                if len(found) == 1:
-                    return counter.add_good(found[0])
-                if not found:
-                    raise
-                return found
+                if len(found) != 1:
+                    if not found:
+                        raise
+                    return found
+                good = found[0]
+            if good.weighed:
+                return good  # weighed (or by the metre): the quantity is asked first
+            return counter.add_good(good)
 
         self.do(step, self._added)
 
@@ -267,6 +270,9 @@ class SalePage(QWidget):
         self.say(_("The offer sheet's goods are in the cart: {n}.").format(n=added))
 
     def _added(self, result: Any) -> None:
+        if isinstance(result, Good):
+            self.weigh(result)
+            return
         if isinstance(result, list):
             self.say(
                 _("Several goods match: {list}. Type the SKU.").format(
@@ -286,6 +292,19 @@ class SalePage(QWidget):
         dialog = QtyDialog(current, line.name or line.sku, self)
         dialog.accepted.connect(
             lambda: self.do(lambda: self.counter.set_qty(row, dialog.qty.text()))
+        )
+        self.show_dialog(dialog)
+
+    def weigh(self, good: Good) -> None:
+        """A weighed good (or one sold by the metre): the quantity first, then the line."""
+        dialog = QtyDialog(
+            "", _("{name}: weight in kg or length in m").format(name=good.name), self
+        )
+        dialog.accepted.connect(
+            lambda: self.do(
+                lambda: self.counter.add_good(good, dialog.qty.text()),
+                lambda item: self.say(_("Added: {name}").format(name=item.name or item.sku)),
+            )
         )
         self.show_dialog(dialog)
 

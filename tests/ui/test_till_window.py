@@ -441,3 +441,18 @@ def test_the_readme_lists_every_key() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     missing = [s.key for s in SHORTCUTS if f"| `{s.key}` |" not in readme]
     assert not missing, f"README's key table lacks {missing}"
+
+
+def test_a_weighed_good_asks_for_the_quantity(qtbot: QtBot, window: MainWindow) -> None:
+    """A cable sold by the metre: the quantity dialog opens; 2.5 m makes the line."""
+    from ui.dialogs import QtyDialog
+
+    page = page_of(window)
+    add(qtbot, window, "4600000000042")
+    qtbot.waitUntil(lambda: isinstance(page.dialog, QtyDialog), timeout=5000)
+    dialog = page.dialog
+    assert isinstance(dialog, QtyDialog)
+    type_in(qtbot, dialog.qty, "2,5")
+    settle(qtbot, window)
+    assert page.view is not None and [ln.qty for ln in page.view.lines] == [2500]
+    assert page.view.priced is not None and page.view.priced.quote.base_total == 30000
