@@ -783,7 +783,7 @@ class Till:
                 body["customer_id"] = customer_id
             return self.gateway.send_otp(body, str(uuid.uuid4()), timeout=self.budget).body
         except Rejected as exc:
-            raise TillError(explain(exc)) from None
+            raise TillError(explain(exc), code=exc.code) from None
         except (Unreachable, Ambiguous, RateLimited) as exc:
             raise TillError(exc.message) from None
 
@@ -796,7 +796,7 @@ class Till:
             reply = self.gateway.verify_otp(body, str(uuid.uuid4()), timeout=self.budget)
             return str(reply.body["confirmation_token"])
         except Rejected as exc:
-            raise TillError(explain(exc)) from None
+            raise TillError(explain(exc), code=exc.code) from None
         except (Unreachable, Ambiguous, RateLimited) as exc:
             raise TillError(exc.message) from None
 
