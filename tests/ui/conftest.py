@@ -102,8 +102,11 @@ def login(qtbot: QtBot, window: MainWindow, pin: str = "1111") -> None:
     )
     qtbot.keyClicks(window.login_page.pin, pin)
     qtbot.keyClick(window.login_page.pin, "\r")
-    qtbot.waitUntil(
-        lambda: window.sale_page is not None and window.pages.currentWidget() is window.sale_page,
+    qtbot.waitUntil(  # the sale, or the consultant's desk in that mode
+        lambda: (
+            window.pages.currentWidget() is not None
+            and window.pages.currentWidget() in (window.sale_page, window.desk_page)
+        ),
         timeout=10000,
     )
 
