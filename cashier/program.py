@@ -102,6 +102,9 @@ class Program:
     offline_redeem: OfflineRedeem = OfflineRedeem()
     welcome_bonus: Bonus | None = None
     birthday_bonus: Bonus | None = None
+    profile_bonus: Bonus | None = None
+    """Points for completing the profile: given once per customer ever, when an e-mail or a birth
+    date is first added to an account whose phone is verified (``[bonuses.profile]``)."""
     source: str = "<memory>"
 
     @property
@@ -320,6 +323,7 @@ def _build(root: Reader) -> Program:
         ),
         welcome_bonus=_bonus(bonuses, "welcome"),
         birthday_bonus=_bonus(bonuses, "birthday"),
+        profile_bonus=_profile_bonus(bonuses),
         source=root.source,
     )
     for reader in (root, meta, points, tiers_t, earn, redeem, offline, expiry, bonuses, *levels):
@@ -344,7 +348,12 @@ def _check_point_amounts(
             program.offline_redeem.max_points_per_customer_per_day,
         ),
     ]
-    for name, bonus in (("welcome", program.welcome_bonus), ("birthday", program.birthday_bonus)):
+    named = (
+        ("welcome", program.welcome_bonus),
+        ("birthday", program.birthday_bonus),
+        ("profile", program.profile_bonus),
+    )
+    for name, bonus in named:
         if bonus is not None:
             checks.append(
                 (
@@ -369,5 +378,16 @@ def _bonus(bonuses: Reader, name: str) -> Bonus | None:
         days_before=table.integer("days_before", default=0, minimum=0, maximum=31),
         days_after=table.integer("days_after", default=0, minimum=0, maximum=31),
     )
+    table.reject_unknown()
+    return bonus
+
+
+def _profile_bonus(bonuses: Reader) -> Bonus | None:
+    """``[bonuses.profile]``: only ``points``; the phone must always be verified for it."""
+    if "profile" not in bonuses.data:
+        bonuses.seen.add("profile")
+        return None
+    table = bonuses.table("profile")
+    bonus = Bonus(points=table.decimal("points", minimum=Decimal(1)) or Decimal(0))
     table.reject_unknown()
     return bonus

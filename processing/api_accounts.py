@@ -67,6 +67,7 @@ HISTORY_KINDS = (
     "adjust",
     "welcome",
     "birthday",
+    "profile",
     "opening",
 )
 """Ledger kinds a customer's history shows; holds and their releases never appear."""
@@ -260,7 +261,10 @@ def create_customer(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Register a customer: ``201`` created; ``200`` with ``status: already_exists`` when the phone
-    belongs to a verified customer, or ``updated`` when an unverified account was completed.
+    belongs to a verified customer (nothing changes), or ``updated`` when an unverified account was
+    completed, or a verified one's missing ``email`` / ``birth_date`` / ``first_name`` were filled
+    in because the request carries a confirmation token (purpose ``register`` or ``identify``) for
+    that phone; ``completed`` names what was filled in, ``profile_points`` the profile bonus given.
     A card bound to someone else is ``422 card_already_bound``; a blocked card ``422 card_blocked``.
     """
     key = check_key(idempotency_key)
@@ -289,6 +293,10 @@ def registration_out(
         welcome_points=format_points(result.welcome.amount, program.points_scale)
         if result.welcome
         else None,
+        profile_points=format_points(result.profile.amount, program.points_scale)
+        if result.profile
+        else None,
+        completed=list(result.completed),
         server_time=now,
     )
 

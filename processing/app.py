@@ -27,7 +27,7 @@ from cashier.ledger import Balance
 from cashier.money import format_points
 from cashier.program import Program
 from cashier.quote import quote
-from processing import api_accounts, api_purchases, api_sync, coupons
+from processing import api_accounts, api_handoffs, api_purchases, api_sync, coupons, offer_sheets
 from processing import customers as cust
 from processing.admin import EnrolmentRefused, enroll_device
 from processing.batches import process_batch
@@ -123,6 +123,8 @@ def create_app(
     app.include_router(api_accounts.router)
     app.include_router(api_purchases.router)
     app.include_router(api_sync.router)
+    app.include_router(api_handoffs.router)
+    app.include_router(offer_sheets.router)
     return app
 
 

@@ -11,8 +11,10 @@ device's row.  Per item:
 - a ``seq`` beyond the next expected one → the gap is reported in the answer and kept for review,
   and the item is applied anyway (a lost item must not stop the queue);
 - a return or cancel of a purchase this till's queue had refused → ``parent_rejected``;
-- a sale made for a customer the till registered offline names the till's local id; it is mapped
-  to the account the registration item created or found;
+- a sale (or an offer sheet) made for a customer the till registered offline names the till's
+  local id; it is mapped to the account the registration item created or found;
+- an ``offer_sheet`` item records a sheet the till issued (:mod:`processing.offer_sheets`), once
+  per ``sheet_id``: a sheet already recorded answers ``duplicate``;
 - every refusal is kept for the admin's review (``processing review``).
 """
 
@@ -27,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from processing import offline_sales, purchase_returns, purchases, registration
+from processing import offer_sheets, offline_sales, purchase_returns, purchases, registration
 from processing.api_accounts import registration_out
 from processing.deps import API, TillRef
 from processing.errors import ApiError
@@ -47,9 +49,13 @@ from sync.protocol import (
     SyncTransactionsResponse,
 )
 from sync.protocol_accounts import RegisterRequest
+from sync.protocol_desk import OfferSheetIn
 
 _ATTEMPTS = 5
 M = TypeVar("M", bound=BaseModel)
+_PURCHASE_KINDS = ("purchase", "confirm", "return", "cancel")
+_SUBJECT_KEYS = {"register": "local_id", "offer_sheet": "sheet_id"}
+"""The body field naming what an item is about (``purchase_id`` for the purchase kinds)."""
 
 
 class _ReturnItem(ReturnRequest):
@@ -186,14 +192,13 @@ def _apply(
     )
     if status == "rejected":
         error = outcome.body.get("error", {})
-        customer = body.get("customer")
         session.add(
             ReviewItem(
                 kind="rejected",
                 device_id=till.device_id,
                 store_id=till.store_id,
-                customer_id=customer.get("id") if isinstance(customer, dict) else None,
-                purchase_id=subject if item.kind != "register" else None,
+                customer_id=_customer_of(body),
+                purchase_id=subject if item.kind in _PURCHASE_KINDS else None,
                 reason=f"{item.kind} #{item.seq}: {error.get('code')}: {error.get('message')}",
                 created_at=now,
             )
@@ -217,9 +222,14 @@ def _digest(kind: str, body: dict[str, Any]) -> str:
 
 
 def _subject(item: BatchItem) -> str | None:
-    key = "local_id" if item.kind == "register" else "purchase_id"
-    value = item.body.get(key)
+    value = item.body.get(_SUBJECT_KEYS.get(item.kind, "purchase_id"))
     return str(value)[:64] if isinstance(value, str) else None
+
+
+def _customer_of(body: dict[str, Any]) -> str | None:
+    customer = body.get("customer")
+    found = customer.get("id") if isinstance(customer, dict) else body.get("customer_id")
+    return found[:64] if isinstance(found, str) else None
 
 
 def _earlier_use(
@@ -295,11 +305,15 @@ def _parent_rejected(
 def _map_local_customer(
     session: Session, till: TillRef, kind: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """A sale for a customer registered offline names the till's local id: use the real one."""
+    """A sale or an offer sheet for a customer registered offline names the till's local id: use
+    the real one."""
     customer = body.get("customer")
-    if kind != "purchase" or not isinstance(customer, dict):
+    if kind == "purchase" and isinstance(customer, dict):
+        local = customer.get("id")
+    elif kind == "offer_sheet":
+        local = body.get("customer_id")
+    else:
         return body
-    local = customer.get("id")
     if not isinstance(local, str):
         return body
     registered = session.scalars(
@@ -311,9 +325,12 @@ def _map_local_customer(
         )
     ).first()
     mapped = (registered or {}).get("customer", {}).get("id") if registered else None
-    if isinstance(mapped, str) and mapped != local:
-        return {**body, "customer": {**customer, "id": mapped}}
-    return body
+    if not isinstance(mapped, str) or mapped == local:
+        return body
+    if kind == "offer_sheet":
+        return {**body, "customer_id": mapped}
+    assert isinstance(customer, dict)
+    return {**body, "customer": {**customer, "id": mapped}}
 
 
 def _parse(model: type[M], body: dict[str, Any]) -> M:
@@ -354,6 +371,8 @@ def _action(
                 return purchases.cancel_unknown(session, till, cancel.purchase_id, now)
             void = CancelRequest(reason=cancel.reason, occurred_at=cancel.occurred_at)
             return purchases.cancel(session, till, cancel.purchase_id, void, now)
+        if kind == "offer_sheet":
+            return offer_sheets.record(session, till, _parse(OfferSheetIn, body), now)
         return _register(session, till, body, now)
 
     return run

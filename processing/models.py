@@ -160,6 +160,14 @@ class PhoneWelcome(Base):
     given_at: Mapped[datetime]
 
 
+class ProfileBonus(Base):
+    """The profile bonus is given once per customer ever (a second completion gets nothing)."""
+
+    __tablename__ = "profile_bonuses"
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    given_at: Mapped[datetime]
+
+
 class LedgerEntry(Base):
     """One append-only change of a customer's points.
 
@@ -373,3 +381,39 @@ class AuditRecord(Base):
     subject: Mapped[str] = mapped_column(String(128))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime]
+
+
+class Handoff(Base):
+    """A customer handed off to the tills of a store (by a kiosk or another till), offered to them
+    until ``expires_at``.  Ids grow in commit order per store (the store's row is locked while one
+    is added), so a till that polls with the last id it saw never misses one."""
+
+    __tablename__ = "handoffs"
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_handoffs_store_id_id", "store_id", "id"),)
+
+
+class OfferSheet(Base):
+    """An offer sheet a till printed for a customer (goods and quantities, valid till a day),
+    recorded once by its ``sheet_id``."""
+
+    __tablename__ = "offer_sheets"
+    sheet_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    store_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(64))
+    items: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """``[{"sku": str, "qty": "1.000"}]`` as the till sent them."""
+    valid_till: Mapped[date] = mapped_column(Date)
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_offer_sheets_customer_id_occurred_at", "customer_id", "occurred_at"),
+    )

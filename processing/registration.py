@@ -3,7 +3,9 @@
 Owns: :func:`register` (``POST /customers`` and an offline registration pushed later in a batch),
 :func:`grant_welcome_if_due` and :func:`grant_birthday_if_due`.
 
-- The phone is the key: a live customer with a *verified* phone is answered ``already_exists``;
+- The phone is the key: a live customer with a *verified* phone is answered ``already_exists``
+  (nothing changes), unless the request carries a confirmation token for that phone: then its
+  missing details are filled in and it is answered ``updated`` (:mod:`processing.profiles`);
   an *unverified* one is completed (missing fields filled, a card bound, the phone verified by a
   valid confirmation token) and answered ``updated``; otherwise a customer ``c_<12 hex>`` is
   created.  An offline registration carries no token: the account stays unverified, and a phone
@@ -20,9 +22,11 @@ Owns: :func:`register` (``POST /customers`` and an offline registration pushed l
   again after delete, merge or a change of number) and, when the program says so, only once the
   phone is verified: at registration with a token, or later when a code is verified
   (:func:`processing.otp.verify` calls :func:`grant_welcome_if_due`).
-- Bonuses are ledger lots (``welcome`` / ``birthday``): available now, expiring as earned points
-  do, tied to the till's store, chain and device; each writes an ``audit`` row, as does every
-  registration.
+- The profile bonus, when the program has one, comes once per customer ever when an e-mail or a
+  birth date is first added to an account whose phone is verified (:mod:`processing.profiles`).
+- Bonuses are ledger lots (``welcome`` / ``birthday`` / ``profile``): available now, expiring as
+  earned points do, tied to the till's store, chain and device; each writes an ``audit`` row, as
+  does every registration.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -41,10 +44,17 @@ from cashier.errors import InvalidCard
 from cashier.identifiers import mask_phone, normalize_card
 from cashier.ledger import welcome_bonus_due
 from cashier.program import Program
+from processing.bonuses import audit, bonus_lot
 from processing.deps import TillRef
 from processing.errors import ApiError
-from processing.models import AuditRecord, Card, Customer, LedgerEntry, PhoneWelcome
+from processing.models import Card, Customer, LedgerEntry, PhoneWelcome
 from processing.otp import consume_confirmation, parse_phone
+from processing.profiles import (
+    PROFILE_FIELDS,
+    complete_verified,
+    grant_profile_if_due,
+    missing_fields,
+)
 from sync.protocol_accounts import RegisterRequest
 
 Status = Literal["created", "already_exists", "updated"]
@@ -63,12 +73,10 @@ class Registration:
     """The welcome bonus this registration gave, if any."""
     confirmed: bool
     """The phone was proved by a confirmation token in this request."""
-
-
-def audit(
-    session: Session, action: str, subject: str, detail: dict[str, Any], now: datetime
-) -> None:
-    session.add(AuditRecord(action=action, subject=subject, detail=detail, at=now))
+    profile: LedgerEntry | None = None
+    """The profile bonus this registration gave, if any."""
+    completed: tuple[str, ...] = ()
+    """Details of an existing account this registration filled in."""
 
 
 def _validation(field: str, message: str) -> ApiError:
@@ -207,6 +215,8 @@ def _registration_audit(
             "confirmed": result.confirmed,
             "card": result.card.number if result.card else None,
             "welcome": str(result.welcome.amount) if result.welcome else None,
+            "profile": str(result.profile.amount) if result.profile else None,
+            "completed": list(result.completed),
             "device_id": till.device_id,
             "store_id": till.store_id,
             "occurred_at": body.occurred_at.isoformat() if body.occurred_at else None,
@@ -238,6 +248,11 @@ def register(
     _check_birth_date(body.birth_date, now)
     token = None if offline else body.confirmation_token
     existing = _live_by_phone(session, phone)
+    if existing is not None and existing.phone_verified and token is not None:
+        done = complete_verified(session, program, till, existing, body, token, now)
+        result = Registration("updated", existing, None, None, True, done.profile, done.completed)
+        _registration_audit(session, result, till, body, now, offline=offline)
+        return result
     if existing is not None and (offline or existing.phone_verified):
         result = Registration("already_exists", existing, None, None, False)
         _registration_audit(session, result, till, body, now, offline=offline)
@@ -280,14 +295,26 @@ def _complete(
             now=now,
         )
         confirmed = True
+    before = _details(customer)
     _fill_missing(customer, body, owner=confirmed)
+    completed = tuple(name for name, value in _details(customer).items() if value != before[name])
     card = _bind_card(session, customer, card_number, now) if card_number else None
     customer.updated_at = now
     if confirmed:
         customer.phone_verified = True
     session.flush()
     welcome = grant_welcome_if_due(session, program, customer, till, now)
-    return Registration("updated", customer, card, welcome, confirmed)
+    profile = grant_profile_if_due(session, program, customer, till, now, added=completed)
+    return Registration("updated", customer, card, welcome, confirmed, profile, completed)
+
+
+def _details(customer: Customer) -> dict[str, object]:
+    return {
+        "email": customer.email,
+        "birth_date": customer.birth_date,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+    }
 
 
 def _create(
@@ -334,50 +361,9 @@ def _create(
     session.flush()
     card = _bind_card(session, customer, card_number, now) if card_number else None
     welcome = grant_welcome_if_due(session, program, customer, till, now)
-    return Registration("created", customer, card, welcome, confirmed)
-
-
-def _bonus_lot(
-    session: Session,
-    program: Program,
-    customer: Customer,
-    till: TillRef | None,
-    now: datetime,
-    kind: str,
-    points: Decimal,
-    note: str,
-) -> LedgerEntry:
-    entry = LedgerEntry(
-        customer_id=customer.id,
-        kind=kind,
-        amount=points,
-        is_lot=True,
-        lot_id=None,
-        available_from=now,
-        expires_at=program.earn_expires_at(now),
-        store_id=till.store_id if till else None,
-        chain_id=till.chain_id if till else None,
-        device_id=till.device_id if till else None,
-        occurred_at=now,
-        created_at=now,
-        flagged=False,
-        note=note,
-    )
-    session.add(entry)
-    session.flush()
-    audit(
-        session,
-        f"bonus.{kind}",
-        customer.id,
-        {
-            "entry_id": entry.id,
-            "points": str(points),
-            "program": program.code,
-            "device_id": till.device_id if till else None,
-        },
-        now,
-    )
-    return entry
+    given = [name for name in PROFILE_FIELDS if name not in missing_fields(customer)]
+    profile = grant_profile_if_due(session, program, customer, till, now, added=given)
+    return Registration("created", customer, card, welcome, confirmed, profile)
 
 
 def grant_welcome_if_due(
@@ -406,7 +392,7 @@ def grant_welcome_if_due(
             session.add(PhoneWelcome(phone=phone, customer_id=customer.id, given_at=now))
     except IntegrityError:  # a concurrent transaction welcomed this phone first
         return None
-    return _bonus_lot(
+    return bonus_lot(
         session, program, customer, till, now, "welcome", points, f"welcome bonus, {program.code}"
     )
 
@@ -427,7 +413,7 @@ def grant_birthday_if_due(
     if not program.birthday_bonus_due(customer.birth_date, today, customer.last_birthday_bonus):
         return None
     customer.last_birthday_bonus = today
-    return _bonus_lot(
+    return bonus_lot(
         session,
         program,
         customer,

@@ -14,6 +14,7 @@ from cashier.program import Program
 from cashier.quote import Quote
 from processing.customers import card_of, customer_balance, display_name, spend_in_window, tier_of
 from processing.models import Coupon, Customer
+from processing.profiles import missing_fields
 from sync.protocol import (
     Activation,
     BalanceOut,
@@ -66,6 +67,7 @@ def customer_out(
         next_tier_missing=format_money(nxt[1])
         if nxt and nxt[0].from_spend > tier.from_spend
         else None,
+        missing=missing_fields(customer),
     )
     return view, balance_out(program, customer_balance(session, program, customer, now))
 

@@ -81,6 +81,7 @@ from sync.protocol_accounts import (
     OtpVerifyResponse,
     RegisterResponse,
 )
+from sync.protocol_desk import HandoffCreated, HandoffsResponse
 from sync.protocol_sync import SyncCashiersResponse, SyncCatalogueResponse
 
 log = logging.getLogger("sync.client")
@@ -314,6 +315,21 @@ class HttpGateway:
     def cashiers(self, *, timeout: float | None = None) -> Reply:
         return self._call("GET", "/sync/cashiers", SyncCashiersResponse, timeout=timeout)
 
+    def create_handoff(self, body: Json, key: str, *, timeout: float | None = None) -> Reply:
+        return self._mutate("/handoffs", HandoffCreated, body, key, timeout)
+
+    def handoffs(self, after: int, wait: float, *, timeout: float | None = None) -> Reply:
+        """A long poll: the service may hold the answer for ``wait`` seconds, so the call's
+        deadline (and httpx's read timeout) is ``wait`` plus ``timeout`` (else the deadline)."""
+        if wait < 0:
+            raise ValueError(f"the wait must not be negative, not {wait}")
+        budget = wait + (self.deadline if timeout is None else timeout)
+        params: dict[str, str | int] = {"after": after, "wait": f"{wait:g}"}
+        raw = self._send(
+            "GET", "/handoffs", params=params, mutation=False, timeout=budget, long_read=True
+        )
+        return _answer(raw, HandoffsResponse, mutation=False)
+
     # -- one attempt ------------------------------------------------------------------------------
     def _mutate(
         self, path: str, model: type[Response], body: Json, key: str, timeout: float | None
@@ -349,8 +365,11 @@ class HttpGateway:
         key: str | None = None,
         mutation: bool,
         timeout: float | None,
+        long_read: bool = False,
     ) -> _Raw:
-        """Run one attempt; return its answer, or raise the gateway's outcome by ``timeout``."""
+        """Run one attempt; return its answer, or raise the gateway's outcome by ``timeout``.
+        ``long_read``: the server may stay silent for most of the budget (a long poll), so the read
+        timeout is the whole budget instead of the usual per-chunk one."""
         budget = self.deadline if timeout is None else timeout
         if budget <= 0:
             raise ValueError(f"the timeout must be positive, not {budget}")
@@ -361,6 +380,10 @@ class HttpGateway:
             headers["Idempotency-Key"] = key
         attempt = _Attempt()
         limits = self._capped(budget)
+        if long_read:
+            limits = httpx.Timeout(
+                connect=limits.connect, read=budget, write=limits.write, pool=limits.pool
+            )
         request = self._client.build_request(
             method,
             path,

@@ -101,6 +101,9 @@ class CustomerOut(Response):
     window_spend: Money = "0.00"
     next_tier: str | None = None
     next_tier_missing: Money | None = None
+    missing: list[str] = []
+    """Which of ``email``, ``birth_date`` the customer has not given yet (so a kiosk or a
+    consultant can offer to add them)."""
 
 
 class Activation(Response):
@@ -443,12 +446,13 @@ class PurchaseView(Response):
 class BatchItem(Request):
     seq: Annotated[int, Field(ge=1, le=2**62)]
     idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
-    kind: Literal["purchase", "confirm", "return", "cancel", "register"]
+    kind: Literal["purchase", "confirm", "return", "cancel", "register", "offer_sheet"]
     occurred_at: datetime
     body: dict[str, Any]
     """A purchase (``PurchaseRequest``, ``state: confirmed``), the confirm of a purchase held online
     (``ConfirmRequest`` plus ``purchase_id``), a return (``ReturnRequest`` plus ``purchase_id``), a
-    cancel (``purchase_id``, ``reason``) or a registration; checked per item."""
+    cancel (``purchase_id``, ``reason``), a registration, or an offer sheet issued to a customer
+    (``sync.protocol_desk.OfferSheetIn``); checked per item."""
 
 
 class SyncTransactionsRequest(Request):

@@ -102,13 +102,20 @@ class RegisteredCard(Response):
 
 class RegisterResponse(Response):
     status: Literal["created", "already_exists", "updated"]
-    """``created`` (201); ``already_exists``: the phone belongs to a customer (200);
-    ``updated``: an unverified account with this phone was completed (200)."""
+    """``created`` (201); ``already_exists``: the phone belongs to a verified customer and the
+    request carried no confirmation token, nothing changed (200); ``updated``: an unverified account
+    with this phone was completed, or a verified one whose owner proved the phone with a token had
+    its missing fields filled in (200)."""
     customer: CustomerOut
     balance: BalanceOut
     card: RegisteredCard | None = None
     welcome_points: Points | None = None
     """The welcome bonus given by this registration, if any."""
+    profile_points: Points | None = None
+    """The program's bonus for completing the profile, if this registration gave it."""
+    completed: list[str] = Field(default_factory=list)
+    """Fields of an existing account this registration filled in (``email``, ``birth_date``,
+    ``first_name``); never overwritten when already given."""
     server_time: datetime
 
 
@@ -134,7 +141,7 @@ class HistoryItem(Response):
     at: datetime
     kind: str
     """earn | redeem | return_restore | return_revoke | expire | adjust | welcome | birthday |
-    opening (may grow)."""
+    profile | opening (may grow)."""
     amount: SignedPoints
     """Signed: ``"+58"`` adds points, ``"-200"`` takes them."""
     available_from: datetime | None = None

@@ -405,6 +405,7 @@ HISTORY_KINDS = {
     "welcome": N_("welcome bonus"),
     "birthday": N_("birthday bonus"),
     "opening": N_("opening balance"),
+    "profile": N_("profile bonus"),
 }
 
 

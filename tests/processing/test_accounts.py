@@ -355,7 +355,8 @@ def test_a_verified_registration_gets_the_welcome_bonus_once(service: Service) -
         assert customer["display_name"] == "Анна С."
         assert data["card"] == {"number": "2200000000019", "status": "bound"}
         assert data["welcome_points"] == "200"
-        assert data["balance"]["available"] == "200"
+        assert data["profile_points"] == "100"  # an e-mail and a birth date with a verified phone
+        assert data["balance"]["available"] == "300"
         again = _register(c, first_name="Другое имя")
         assert again.status_code == 200
         assert again.json()["status"] == "already_exists"

@@ -22,6 +22,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ import schemathesis
 from schemathesis import Case
 
 from processing.app import create_app
-from tests.processing.conftest import Service, add_customer
+from processing.db import transaction
+from processing.models import Handoff
+from tests.processing.conftest import NOW, Service, add_customer
 
 MAX_EXAMPLES = 25
 SEED = 20261123
@@ -73,6 +76,18 @@ def till(service: Service) -> Service:
     assert served.json() == DOCUMENT
     add_customer(service.factory, "c_1", "+79001234567", points=1000, card="2000000000008")
     add_customer(service.factory, "c_2", "+79001112233", points=50, verified=False)
+    with transaction(service.factory) as session:
+        # A hand-off from another device: a long poll (``GET /handoffs?wait=…``) that starts from
+        # scratch finds it at once instead of waiting up to 10 s per example.
+        session.add(
+            Handoff(
+                store_id="iport-msk-1",
+                device_id="kiosk-1",
+                customer_id="c_1",
+                created_at=NOW,
+                expires_at=NOW + timedelta(minutes=5),
+            )
+        )
     return service
 
 
