@@ -404,6 +404,39 @@ def ensure_enrolled(data: Path, server: str, database: str | None, code: str) ->
     say(f"{ENROLLED}: {data} -> {server}")
 
 
+def new_code(database: str | None, store: str) -> str:
+    """A one-time enrolment code for another device of `store` (`processing enroll`)."""
+    command = [*dev.tool("processing", "processing.cli"), "enroll", "--store", store]
+    if database:
+        command += ["--db", database]
+    done = subprocess.run(
+        command, cwd=dev.ROOT, env=child_env(), capture_output=True, text=True, check=False
+    )
+    if done.returncode or not done.stdout.strip():
+        raise DemoError(f"no enrolment code for the kiosk: {done.stderr.strip()}")
+    return done.stdout.split()[0]
+
+
+def start_kiosk(data: Path, base: str, output: ServiceOutput) -> subprocess.Popen[Any]:
+    """Enrol the kiosk's own folder (once) and open `cashier kiosk` on it."""
+    kiosk = data.with_name(data.name + "-kiosk")
+    check_till_folder(kiosk)
+    code = new_code(output.database, output.store or "iport-msk-1")
+    ensure_enrolled(kiosk, base, output.database, code)
+    say(
+        "opening the kiosk (full screen; leaving it takes a senior's PIN, 1111 in the demo): "
+        + " ".join(till_command(kiosk, "kiosk")[-4:])
+    )
+    return subprocess.Popen(
+        till_command(kiosk, "kiosk"),
+        cwd=dev.ROOT,
+        env=till_env(),
+        stdin=subprocess.DEVNULL,
+        process_group=None if dev.WINDOWS else 0,
+        creationflags=NEW_GROUP,
+    )
+
+
 def print_guide(output: ServiceOutput, window: bool) -> None:
     """The short block a demo user reads before the window: PINs and customers to try."""
     cashiers, customers = output.guide()
@@ -434,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--till-data",
         type=Path,
         help=f"the demo till's data folder (default: {default_till_data()})",
+    )
+    parser.add_argument(
+        "--kiosk",
+        action="store_true",
+        help="also open the store tablet's self-registration window (a second device of the "
+        "store, in its own folder next to the till's)",
     )
     parser.add_argument(
         "--no-window",
@@ -505,6 +544,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         say(f"the service answers on {base}/api/v1 (process {service.pid})")
         ensure_enrolled(data, base, output.database, output.code)
         print_guide(output, window)
+        kiosk = start_kiosk(data, base, output) if window and args.kiosk else None
         if window:
             say("opening the till window: " + " ".join(till_command(data)[-3:]))
             till = subprocess.Popen(
@@ -519,6 +559,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                 wait_for_window(till, service)
             finally:
                 stop(till, "till window")
+                if kiosk is not None:
+                    stop(kiosk, "kiosk")
         else:
             say(f"the till from the command line: LOYALTY_KEYRING=file cashier --data {data} ...")
             say(

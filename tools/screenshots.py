@@ -82,6 +82,7 @@ def main() -> int:
     with transaction(factory) as session:
         summary = load_demo_data(session, now=now)
         code, _ = create_enrolment_code(session, "iport-msk-1", now)
+        tablet_code, _ = create_enrolment_code(session, "iport-msk-1", now)
         goods = {
             row.category: row.sku
             for row in session.scalars(select(CatalogueItem).order_by(CatalogueItem.price))
@@ -101,7 +102,7 @@ def main() -> int:
     proxy = FaultProxy(upstream=("127.0.0.1", port)).start()
     app = make_app()
     try:
-        shots(out, work, proxy, code, summary.gold_phone, goods)
+        shots(out, work, proxy, code, summary.gold_phone, goods, tablet_code)
     finally:
         proxy.stop()
         server.should_exit = True
@@ -111,7 +112,13 @@ def main() -> int:
 
 
 def shots(
-    out: Path, work: Path, proxy: FaultProxy, code: str, phone: str, goods: dict[str, str]
+    out: Path,
+    work: Path,
+    proxy: FaultProxy,
+    code: str,
+    phone: str,
+    goods: dict[str, str],
+    tablet_code: str,
 ) -> None:
     folder = work / "till"
     window = MainWindow(folder, probe_every=1.0)
@@ -209,7 +216,60 @@ def shots(
         if w is not window and w.isVisible():
             w.close()
     proxy.up()
+    pump(lambda: window.status is not None and window.status.online, 20)
+    desk_and_handoff(out, work, window, proxy, phone, goods, tablet_code)
     window.close()
+
+
+def desk_and_handoff(
+    out: Path,
+    work: Path,
+    window: MainWindow,
+    proxy: FaultProxy,
+    phone: str,
+    goods: dict[str, str],
+    tablet_code: str,
+) -> None:
+    """The consultant's desk with a sheet, the sheet itself, and a tablet's hand-off."""
+    from cashier.accounts import hand_off
+    from sync.runtime import TillRuntime, enroll
+    from ui.offer_sheet import sheet_image
+
+    def idle() -> None:
+        pump(lambda: window.tasks.running == 0)
+
+    window.actions_["desk"].trigger()
+    desk = window.desk_page
+    assert desk is not None
+    type_in(desk.customer_field, phone)
+    idle()
+    for category in ("smartphones", "headphones", "accessories"):
+        if category in goods:
+            type_in(desk.goods_field, goods[category])
+            idle()
+    shoot(out, "14-desk")
+    sheets: list[object] = []
+    desk._with_sheet(sheets.append)
+    idle()
+    sheet_image(sheets[0], "A4", dpi=110).save(str(out / "15-offer-sheet.png"))
+    print(f"  {out / '15-offer-sheet.png'}")
+    window.actions_["desk"].trigger()
+    folder = work / "tablet"
+    enroll(folder, proxy.url, tablet_code, "tablet")
+    tablet = TillRuntime.open(folder)
+    try:
+        assert tablet.puller is not None
+        tablet.puller.all()
+        customer = tablet.till.identify(phone).customer
+        assert customer is not None
+        pump(lambda: window.handoffs is not None and window.handoffs.after is not None, 20)
+        hand_off(tablet.till, customer.id)
+        page = window.sale_page
+        assert page is not None
+        pump(lambda: page.handoff.isVisible(), 10)
+        shoot(out, "16-handoff")
+    finally:
+        tablet.close()
 
 
 if __name__ == "__main__":

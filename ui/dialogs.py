@@ -420,7 +420,11 @@ def history_rows(items: list[dict[str, Any]]) -> list[list[str]]:
         kind = str(it.get("kind") or it.get("type") or "")
         pending = ""
         if it.get("available_from"):
-            pending = _("from {date}").format(date=str(it["available_from"])[:10])
+            try:
+                day = local_time(datetime.fromisoformat(str(it["available_from"])), "%d.%m.%Y")
+            except ValueError:
+                day = str(it["available_from"])[:10]
+            pending = _("from {date}").format(date=day)
         if it.get("estimated"):
             pending = _("estimated, not yet confirmed")
         rows.append(
