@@ -39,7 +39,13 @@ from typing import Any
 
 from cashier.errors import InvalidCart, InvalidQrPayload
 from cashier.i18n import N_, _, ngettext
-from cashier.money import QTY_SCALE, Kopecks, display_money, format_points, format_quantity
+from cashier.money import QTY_SCALE, Kopecks, display_money, format_quantity
+from cashier.printed import centred as _centred
+from cashier.printed import day as _day
+from cashier.printed import pair as _pair
+from cashier.printed import pct as _pct
+from cashier.printed import plural_n as _plural_n
+from cashier.printed import points as _points
 from cashier.program import PaymentMethod, Program
 from cashier.quote import MAX_QTY, CapReason, CartLine, CustomerState, Payment, Quote, quote
 from cashier.till_types import CustomerView
@@ -687,8 +693,6 @@ def _item(entry: object) -> tuple[str, int]:
 
 
 # --- formatting -------------------------------------------------------------------------------
-def _day(day: date) -> str:
-    return day.strftime("%d.%m.%Y")
 
 
 def _maybe_day(text: str) -> str:
@@ -697,38 +701,3 @@ def _maybe_day(text: str) -> str:
         return _day(date.fromisoformat(text[:10]))
     except ValueError:
         return text
-
-
-def _points(points: Decimal, scale: int) -> str:
-    """Points as printed: ``1 250`` (narrow no-break space between thousands), ``12,5``."""
-    text = format_points(points, scale)
-    sign = "−" if text.startswith("-") else ""
-    whole, _dot, frac = text.lstrip("-").partition(".")
-    grouped = f"{int(whole):,}".replace(",", "\u202f")
-    return sign + grouped + ("," + frac if frac else "")
-
-
-def _pct(value: Decimal) -> str:
-    """``Decimal("1.50")`` → ``"1,5"``."""
-    return format(value.normalize(), "f").replace(".", ",")
-
-
-def _plural_n(points: Decimal) -> int:
-    """The count that picks the plural form: fractions take the "few" form ("1,5 балла")."""
-    return int(points) if points == points.to_integral_value() else 2
-
-
-def _centred(text: str, width: int) -> list[str]:
-    return [line.center(width) for line in textwrap.wrap(text, width)]
-
-
-def _pair(label: str, value: str, width: int) -> list[str]:
-    """``label ........ value`` on one line when it fits, else the label wrapped above it."""
-    if len(label) + 1 + len(value) <= width:
-        return [label + " " * (width - len(label) - len(value)) + value]
-    indent = " " * (len(label) - len(label.lstrip(" ")))
-    wrapped = textwrap.wrap(label, width, subsequent_indent=indent) or [""]
-    last = wrapped[-1]
-    if len(last) + 1 + len(value) <= width:
-        return [*wrapped[:-1], last + " " * (width - len(last) - len(value)) + value]
-    return [*wrapped, *(v.rjust(width) for v in textwrap.wrap(value, width))]

@@ -25,7 +25,12 @@ from decimal import Decimal
 
 from cashier.errors import InvalidCart, InvalidPayments
 from cashier.i18n import N_, _, ngettext
-from cashier.money import QTY_SCALE, Kopecks, display_money, format_points, format_quantity
+from cashier.money import QTY_SCALE, Kopecks, display_money, format_quantity
+from cashier.printed import centred as _centred
+from cashier.printed import day as _day
+from cashier.printed import pair as _pair
+from cashier.printed import plural_n as _plural_n
+from cashier.printed import points as _points
 from cashier.program import PaymentMethod
 from cashier.quote import CartLine, CustomerState, LineQuote, Quote, quote
 from cashier.till_types import Committed, CustomerView, Item, Priced, Served, slip_code
@@ -371,37 +376,3 @@ def _short_id(sale_id: str) -> str:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%d.%m.%Y %H:%M")
-
-
-def _day(day: date) -> str:
-    return day.strftime("%d.%m.%Y")
-
-
-def _points(points: Decimal, scale: int) -> str:
-    """Points as printed: ``1 250`` (narrow no-break space between thousands), ``12,5``."""
-    text = format_points(points, scale)
-    sign = "−" if text.startswith("-") else ""
-    whole, _dot, frac = text.lstrip("-").partition(".")
-    grouped = f"{int(whole):,}".replace(",", "\u202f")
-    return sign + grouped + ("," + frac if frac else "")
-
-
-def _plural_n(points: Decimal) -> int:
-    """The count that picks the plural form: fractions take the "few" form ("1,5 балла")."""
-    return int(points) if points == points.to_integral_value() else 2
-
-
-def _centred(text: str, width: int) -> list[str]:
-    return [line.center(width) for line in textwrap.wrap(text, width)]
-
-
-def _pair(label: str, value: str, width: int) -> list[str]:
-    """``label ........ value`` on one line when it fits, else the label wrapped above it."""
-    if len(label) + 1 + len(value) <= width:
-        return [label + " " * (width - len(label) - len(value)) + value]
-    indent = " " * (len(label) - len(label.lstrip(" ")))
-    wrapped = textwrap.wrap(label, width, subsequent_indent=indent) or [""]
-    last = wrapped[-1]
-    if len(last) + 1 + len(value) <= width:
-        return [*wrapped[:-1], last + " " * (width - len(last) - len(value)) + value]
-    return [*wrapped, *(v.rjust(width) for v in textwrap.wrap(value, width))]

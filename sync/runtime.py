@@ -60,10 +60,13 @@ class TillRuntime:
         cls,
         folder: Path,
         *,
-        clock: Clock = _utc_now,
-        budget: float = IN_SALE_BUDGET,
+        clock: Clock | None = None,
+        budget: float | None = None,
         sender_delays: tuple[float, float] | None = None,
     ) -> TillRuntime:
+        """``clock`` and ``budget`` default to the wall clock and the in-sale budget."""
+        clock = clock or _utc_now
+        budget = IN_SALE_BUDGET if budget is None else budget
         store = open_store(folder)
         try:
             server = read_meta(store, "server_url")
@@ -206,13 +209,13 @@ class Background:
         *,
         probe_every: float = 5.0,
         pull_every: float = 60.0,
-        clock: Clock = _utc_now,
+        clock: Clock | None = None,
     ) -> None:
         self.runtime = runtime
         self.on_status = on_status
         self.probe_every = probe_every
         self.pull_every = pull_every
-        self.clock = clock
+        self.clock = clock or _utc_now
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()
         self._thread: threading.Thread | None = None

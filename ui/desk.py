@@ -270,42 +270,42 @@ class DeskPage(QWidget):
                 self.sheet_goods.setItem(r, c, QTableWidgetItem(text))
         self.sheet = None
 
-    def build(self) -> OfferSheet | None:
-        """The sheet for the customer and the picked goods (pure computation, no I/O)."""
+    def _with_sheet(self, then: Callable[[OfferSheet], None]) -> None:
+        """Build the sheet on the till's lane (the rules are read from the store), then go on.
+        What the consultant chose is read here, on the GUI thread; the job gets plain values."""
         if self.customer is None:
             self.fail(_("Identify the customer first (F2)."))
-            return None
+            return
         if not self.picked:
             self.fail(_("Pick goods for the sheet first (F3)."))
-            return None
+            return
+        till, customer = self.counter.till, self.customer
+        goods = [SheetGood(g.sku, g.name, g.category, g.price) for g in self.picked]
+        valid_days, store = self.valid.value(), self.store_name()
+        consultant = self.counter.cashier.name if self.counter.cashier else None
         coupons = [
             (c.title, c.valid_till.date().isoformat() if c.valid_till else "")
             for c in getattr(self, "coupons", [])
         ]
-        self.sheet = build_sheet(
-            self.counter.till.program(),
-            self.customer,
-            [SheetGood(g.sku, g.name, g.category, g.price) for g in self.picked],
-            issued_at=self.counter.till.clock(),
-            valid_days=self.valid.value(),
-            store_name=self.store_name(),
-            consultant=self.counter.cashier.name if self.counter.cashier else None,
-            missing=self.customer.missing,
-            coupons=coupons,
-        )
-        return self.sheet
 
-    def _with_sheet(self, then: Callable[[OfferSheet], None]) -> None:
-        """Build the sheet on the till's lane (the rules are read from the store), then go on."""
-        if self.customer is None or not self.picked:
-            self.build()  # says what is missing
-            return
+        def build() -> OfferSheet:
+            return build_sheet(
+                till.program(),
+                customer,
+                goods,
+                issued_at=till.clock(),
+                valid_days=valid_days,
+                store_name=store,
+                consultant=consultant,
+                missing=customer.missing,
+                coupons=coupons,
+            )
 
-        def built(sheet: OfferSheet | None) -> None:
-            if sheet is not None:
-                then(sheet)
+        def built(sheet: OfferSheet) -> None:
+            self.sheet = sheet
+            then(sheet)
 
-        self.tasks.run(self.build, built, self.fail)
+        self.tasks.run(build, built, self.fail)
 
     def preview(self) -> None:
         self._with_sheet(self._show_preview)

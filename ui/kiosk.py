@@ -220,12 +220,7 @@ class KioskWindow(QWidget):
             from cashier.accounts import TERMS_VERSION
             from sync.runtime import TillRuntime
 
-            kwargs: dict[str, Any] = {}
-            if clock is not None:
-                kwargs["clock"] = clock
-            if budget is not None:
-                kwargs["budget"] = budget
-            runtime = TillRuntime.open(folder, **kwargs)
+            runtime = TillRuntime.open(folder, clock=clock, budget=budget)
             self.runtime = runtime  # here: shutdown closes it even if the window is gone by then
             return runtime, TERMS_VERSION
 
@@ -244,12 +239,11 @@ class KioskWindow(QWidget):
             return
         from sync.runtime import Background
 
-        kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
         self.background = Background(
             runtime,
             lambda status: self.tasks.post(self._status_changed, status),
             probe_every=self.probe_every,
-            **kwargs,
+            clock=self.clock,
         )
         self.background.start()
 

@@ -39,7 +39,7 @@ from PySide6.QtPrintSupport import QPrinter
 
 from cashier.i18n import _
 from cashier.offer_sheet import OfferSheet, SheetLine, SheetRow
-from ui.slip import PrintFailed
+from ui.slip import PrintFailed, wrap_text
 
 PageSize = Literal["A4", "A5"]
 
@@ -328,11 +328,11 @@ def _header(sheet: OfferSheet, style: _Style) -> _Band:
         value_w = max(room - label_w - gap, room * 0.45)
         label_w = room - value_w - gap
     left_w = style.inner - right_w - style.mm(4)
-    store = _wrap(sheet.store_name, store_font, left_w)
-    title = _wrap(sheet.title, title_font, left_w)
+    store = wrap_text(sheet.store_name, store_font, left_w)
+    title = wrap_text(sheet.title, title_font, left_w)
     s_step, t_step, i_step = _step(store_font), _step(title_font), _step(value_font)
     info = [
-        (_wrap(row.label, label_font, label_w), _wrap(row.value, value_font, value_w))
+        (wrap_text(row.label, label_font, label_w), wrap_text(row.value, value_font, value_w))
         for row in sheet.info
     ]
     left_h = len(store) * s_step + len(title) * t_step
@@ -373,7 +373,12 @@ def _customer(sheet: OfferSheet, style: _Style) -> _Band:
     for row, share in zip(sheet.customer, shares, strict=False):
         width = style.inner * share - 2 * style.pad
         cells.append(
-            (row, _wrap(row.label, label_font, width), _wrap(row.value, value_font, width), share)
+            (
+                row,
+                wrap_text(row.label, label_font, width),
+                wrap_text(row.value, value_font, width),
+                share,
+            )
         )
     l_step, v_step = _step(label_font), _step(value_font)
     content = max(len(lb) * l_step + len(v) * v_step for _r, lb, v, _s in cells)
@@ -413,7 +418,7 @@ def _table_head(sheet: OfferSheet, style: _Style) -> _Band:
     step = _step(font)
     cols = _column_rects(style, 0, 0)
     wrapped = [
-        _wrap(text, font, rect.width()) for text, rect in zip(sheet.columns, cols, strict=True)
+        wrap_text(text, font, rect.width()) for text, rect in zip(sheet.columns, cols, strict=True)
     ]
     height = max(len(w) for w in wrapped) * step + 2 * style.pad
 
@@ -436,9 +441,9 @@ def _row(line: SheetLine, style: _Style) -> _Band:
     name_font, small = style.font(1.0), style.font(0.8)
     value_font, strong = style.font(1.0), style.font(1.0, bold=True)
     cols = _column_rects(style, 0, 0)
-    names = _wrap(line.name, name_font, cols[0].width())
-    qty = _wrap(line.quantity, small, cols[0].width()) if line.quantity else []
-    limits = _wrap(line.limit, small, cols[2].width()) if line.limit else []
+    names = wrap_text(line.name, name_font, cols[0].width())
+    qty = wrap_text(line.quantity, small, cols[0].width()) if line.quantity else []
+    limits = wrap_text(line.limit, small, cols[2].width()) if line.limit else []
     n_step, s_step, v_step = _step(name_font), _step(small), _step(value_font)
     content = max(len(names) * n_step + len(qty) * s_step, v_step + len(limits) * s_step)
     height = content + 2 * style.pad
@@ -497,15 +502,15 @@ def _totals(sheet: OfferSheet, style: _Style, width: float) -> Block:
     inner_w = width - 2 * style.pad
     head_font, note_font = style.font(1.0, bold=True), style.font(0.8)
     body, strong = style.font(1.0), style.font(1.3, bold=True)
-    heading = _wrap(sheet.totals_heading, head_font, inner_w)
+    heading = wrap_text(sheet.totals_heading, head_font, inner_w)
     rows: list[tuple[SheetRow, QFont, list[str], list[str]]] = []
     for row in sheet.totals:
         font = strong if row.strong else body
         value_w = min(QFontMetricsF(font).horizontalAdvance(row.value), inner_w * 0.6)
-        labels = _wrap(row.label, font, inner_w - value_w - style.pad)
-        values = _wrap(row.value, font, inner_w * 0.6)
+        labels = wrap_text(row.label, font, inner_w - value_w - style.pad)
+        values = wrap_text(row.value, font, inner_w * 0.6)
         rows.append((row, font, labels, values))
-    note = _wrap(sheet.totals_note, note_font, inner_w) if sheet.totals_note else []
+    note = wrap_text(sheet.totals_note, note_font, inner_w) if sheet.totals_note else []
     content = len(heading) * _step(head_font) + style.pad + len(note) * _step(note_font)
     for row, font, labels, values in rows:
         content += max(len(labels), len(values)) * _step(font) + (style.pad if row.strong else 0)
@@ -545,8 +550,8 @@ def _earn_more(sheet: OfferSheet, style: _Style, width: float) -> Block:
     head_font, body = style.font(1.1, bold=True), style.font(0.95)
     bullet = "•  "
     indent = QFontMetricsF(body).horizontalAdvance(bullet)
-    heading = _wrap(sheet.earn_more_heading, head_font, inner_w)
-    tips = [_wrap(tip, body, inner_w - indent) for tip in sheet.earn_more]
+    heading = wrap_text(sheet.earn_more_heading, head_font, inner_w)
+    tips = [wrap_text(tip, body, inner_w - indent) for tip in sheet.earn_more]
     b_step, h_step, tip_gap = _step(body), _step(head_font), style.pad * 0.6
     height = (
         2 * style.pad
@@ -577,8 +582,8 @@ def _earn_more(sheet: OfferSheet, style: _Style, width: float) -> Block:
 def _qr_block(sheet: OfferSheet, style: _Style, width: float, matrix: list[list[bool]]) -> Block:
     """The validity (bold), the QR code that fills the cart, and its caption, centred."""
     valid_font, cap_font = style.font(1.1, bold=True), style.font(0.95, bold=True)
-    valid = _wrap(sheet.validity, valid_font, width)
-    caption = _wrap(sheet.qr_caption, cap_font, width)
+    valid = wrap_text(sheet.validity, valid_font, width)
+    caption = wrap_text(sheet.qr_caption, cap_font, width)
     module = max(1, math.floor(width / len(matrix)))
     side = module * len(matrix)
     v_step, c_step = _step(valid_font), _step(cap_font)
@@ -603,7 +608,7 @@ def _note(note: str, style: _Style) -> _Band:
     """One of the notes at the foot of the sheet, small and grey."""
     font = style.font(0.8)
     step = _step(font)
-    lines = _wrap(note, font, style.inner)
+    lines = wrap_text(note, font, style.inner)
 
     def draw(p: QPainter, y: float) -> None:
         for n, text in enumerate(lines):
@@ -619,7 +624,7 @@ def _continued(sheet: OfferSheet, style: _Style) -> _Band:
     text = _("{title} — {customer} (continued)").format(
         title=sheet.title, customer=sheet.customer_name
     )
-    lines = _wrap(text, font, style.inner)
+    lines = wrap_text(text, font, style.inner)
     height = len(lines) * step + style.mm(4)
 
     def draw(p: QPainter, y: float) -> None:
@@ -721,27 +726,3 @@ def _qr(p: QPainter, matrix: list[list[bool]], x: int, y: int, module: int) -> N
                 p.fillRect(rect, black)
     finally:
         p.restore()
-
-
-def _wrap(text: str, font: QFont, width: float) -> list[str]:
-    """Word-wrap ``text`` to lines no wider than ``width``; over-long words are cut."""
-    metrics = QFontMetricsF(font)
-    lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        current = ""
-        for word in paragraph.split(" "):
-            candidate = f"{current} {word}" if current else word
-            if metrics.horizontalAdvance(candidate) <= width:
-                current = candidate
-                continue
-            if current:
-                lines.append(current)
-            while metrics.horizontalAdvance(word) > width and len(word) > 1:
-                cut = len(word)
-                while cut > 1 and metrics.horizontalAdvance(word[:cut]) > width:
-                    cut -= 1
-                lines.append(word[:cut])
-                word = word[cut:]
-            current = word
-        lines.append(current)
-    return lines

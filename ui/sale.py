@@ -290,9 +290,12 @@ class SalePage(QWidget):
         line = self.view.lines[row]
         current = str(line.qty // 1000) if line.qty % 1000 == 0 else f"{line.qty / 1000:.3f}"
         dialog = QtyDialog(current, line.name or line.sku, self)
-        dialog.accepted.connect(
-            lambda: self.do(lambda: self.counter.set_qty(row, dialog.qty.text()))
-        )
+
+        def change() -> None:
+            qty = dialog.qty.text()  # read on the GUI thread, while the dialog exists
+            self.do(lambda: self.counter.set_qty(row, qty))
+
+        dialog.accepted.connect(change)
         self.show_dialog(dialog)
 
     def weigh(self, good: Good) -> None:
@@ -300,12 +303,15 @@ class SalePage(QWidget):
         dialog = QtyDialog(
             "", _("{name}: weight in kg or length in m").format(name=good.name), self
         )
-        dialog.accepted.connect(
-            lambda: self.do(
-                lambda: self.counter.add_good(good, dialog.qty.text()),
+
+        def add() -> None:
+            qty = dialog.qty.text()  # read here, on the GUI thread, while the dialog exists
+            self.do(
+                lambda: self.counter.add_good(good, qty),
                 lambda item: self.say(_("Added: {name}").format(name=item.name or item.sku)),
             )
-        )
+
+        dialog.accepted.connect(add)
         self.show_dialog(dialog)
 
     def remove_line(self) -> None:

@@ -128,7 +128,7 @@ class _Layout:
     ) -> None:
         """A paragraph, word-wrapped inside the print width."""
         left = self.margin + indent
-        lines = _wrap(text, font, self.inner - indent)
+        lines = wrap_text(text, font, self.inner - indent)
         step = self.line_height(font)
         for line in lines:
             rect = QRectF(left, self.y, self.inner - indent, step)
@@ -147,7 +147,7 @@ class _Layout:
             self.text(row.label, font, indent=indent)
             self.text(row.value, font, align=Qt.AlignmentFlag.AlignRight, indent=indent)
             return
-        labels = _wrap(row.label, font, room - value_width - space)
+        labels = wrap_text(row.label, font, room - value_width - space)
         right = Qt.AlignmentFlag.AlignRight
         for n, line in enumerate(labels):
             rect = QRectF(left, self.y, room, step)
@@ -385,7 +385,7 @@ def _qr_image(payload: str, side: float) -> QImage:
     )
 
 
-def _wrap(text: str, font: QFont, width: float) -> list[str]:
+def wrap_text(text: str, font: QFont, width: float) -> list[str]:
     """Word-wrap ``text`` to lines no wider than ``width``; over-long words are cut."""
     metrics = QFontMetricsF(font)
     lines: list[str] = []

@@ -113,12 +113,7 @@ class MainWindow(QMainWindow):
             from sync.runtime import TillRuntime
             from ui.settings import read_settings
 
-            kwargs: dict[str, Any] = {}
-            if clock_ is not None:
-                kwargs["clock"] = clock_
-            if budget_ is not None:
-                kwargs["budget"] = budget_
-            runtime = TillRuntime.open(folder_, **kwargs)
+            runtime = TillRuntime.open(folder_, clock=clock_, budget=budget_)
             self.runtime = runtime  # here, not in the callback: a PIN typed meanwhile waits for it
             return runtime, runtime.meta("store_name") or "", read_settings(runtime)
 
@@ -192,10 +187,7 @@ class MainWindow(QMainWindow):
                 enroll(folder, server, code, name or "till")
             except UserFacingError as exc:
                 problem = exc.message
-            kwargs: dict[str, Any] = {"clock": clock} if clock else {}
-            if budget is not None:
-                kwargs["budget"] = budget
-            runtime = TillRuntime.open(folder, **kwargs)
+            runtime = TillRuntime.open(folder, clock=clock, budget=budget)
             if problem is None and runtime.puller is not None:
                 runtime.puller.all()
             return runtime, problem, runtime.meta("store_name") or ""
@@ -215,12 +207,11 @@ class MainWindow(QMainWindow):
         from sync.runtime import Background
 
         assert self.runtime is not None
-        kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
         self.background = Background(
             self.runtime,
             lambda status: self.tasks.post(self._status_changed, status),
             probe_every=self.probe_every,
-            **kwargs,
+            clock=self.clock,
         )
         self.background.start()
         runtime = self.runtime
