@@ -84,7 +84,7 @@ class DeskPage(QWidget):
         self.panel = CustomerPanel()
         self.history = QTableWidget(0, HISTORY_COLUMNS)
         self.history.setHorizontalHeaderLabels(
-            [_("When"), _("What"), _("Points"), _("Note"), _("Store · sale")]
+            [_("When"), _("What"), _("Points"), _("Note"), _("Chain · store · sale")]
         )
         header = self.history.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

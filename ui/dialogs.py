@@ -433,8 +433,15 @@ def history_rows(items: list[dict[str, Any]]) -> list[list[str]]:
                 _(HISTORY_KINDS.get(kind, kind)),
                 str(it.get("amount", "")),
                 pending,
-                str(it.get("store_id") or "")
-                + (" · " + str(it["purchase_id"])[:8] if it.get("purchase_id") else ""),
+                " · ".join(
+                    str(x)
+                    for x in (
+                        it.get("chain_id"),
+                        it.get("store_id"),
+                        str(it["purchase_id"])[:8] if it.get("purchase_id") else None,
+                    )
+                    if x
+                ),
             ]
         )
     return rows

@@ -504,7 +504,7 @@ class MainWindow(QMainWindow):
         customer, till = view.customer, self.runtime.till
         dialog = TableDialog(
             _("Points history: {name}").format(name=customer.display_name),
-            [_("When"), _("What"), _("Points"), _("Note"), _("Store · sale")],
+            [_("When"), _("What"), _("Points"), _("Note"), _("Chain · store · sale")],
             self,
         )
         dialog.note.setText(_("Loading…"))

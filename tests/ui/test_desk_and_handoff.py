@@ -139,3 +139,42 @@ def test_an_expired_or_broken_sheet_code_changes_nothing(qtbot: QtBot, window: M
     settle(qtbot, window)
     assert page.info.property("error") is True
     assert page.view is not None and not page.view.lines
+
+
+def test_a_customer_who_joins_on_the_kiosk_is_served_at_the_till_without_typing(
+    qtbot: QtBot, window: MainWindow, shop: Service, tmp_path: Path
+) -> None:
+    """The kiosk (its own device of the store) and the till window, one real service: a new
+    customer registers on the tablet and appears on the till's sale, taken with one key."""
+    from tests.ui.test_kiosk import enter_code, enter_phone, fill_profile, open_kiosk, sms_code, tap
+    from tests.ui.test_kiosk import settle as settle_kiosk
+
+    with transaction(shop.factory) as session:
+        code, _ = create_enrolment_code(session, "iport-msk-1", NOW)
+    folder = tmp_path / "kiosk"
+    enroll(folder, shop.base_url, code, "kiosk")
+    kiosk = open_kiosk(qtbot, folder)
+    try:
+        qtbot.waitUntil(lambda: window.handoffs is not None and window.handoffs.after is not None)
+        phone = "+79005550123"
+        enter_phone(qtbot, kiosk, phone)
+        enter_code(qtbot, kiosk, sms_code(shop, phone))
+        fill_profile(qtbot, kiosk)
+        tap(qtbot, kiosk.profile_page.next)
+        settle_kiosk(qtbot, kiosk)
+        tap(qtbot, kiosk.consents_page.pd.box)
+        tap(qtbot, kiosk.consents_page.join)
+        qtbot.waitUntil(lambda: kiosk.handed_off is not None, timeout=10000)
+        assert kiosk.handed_off is True
+        page = window.sale_page
+        assert page is not None
+        qtbot.waitUntil(lambda: page.handoff.isVisible(), timeout=5000)
+        assert "Мария" in page.handoff.text.text()
+        window.actions_["accept_handoff"].trigger()
+        settle(qtbot, window)
+        assert page.view is not None and page.view.customer is not None
+        assert page.view.customer.display_name.startswith("Мария")
+        assert page.view.customer.verified
+    finally:
+        kiosk.shutdown()
+        kiosk.close()
