@@ -524,10 +524,17 @@ class HelpDialog(Dialog):
             for c, text in enumerate((s.key, _(s.text), _(s.help))):
                 table.setItem(r, c, QTableWidgetItem(text))
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        table.horizontalHeader().setStretchLastSection(True)
+        table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setWordWrap(True)
+        table.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.layout_.addWidget(table)
         self.add_button(_("Close  Esc"), self.reject)
         self.finish_layout()
-        self.resize(760, 640)
+        self.resize(1000, 720)
+        self.table = table
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.table.resizeRowsToContents()  # the wrapped descriptions, once the widths are known
