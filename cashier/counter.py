@@ -50,6 +50,9 @@ class SaleView:
     redeem: str
     problem: str | None = None
     """Why the quote could not be computed (shown where the totals would be)."""
+    fingerprint: tuple[object, ...] = ()
+    """:meth:`Counter.fingerprint` when the snapshot was taken (Pay checks it)."""
+    identified_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,10 +217,31 @@ class Counter:
         self.draft.lines[index] = new
         return new
 
-    def remove(self, index: int) -> Item:
+    def remove(self, index: int, line_id: str | None = None) -> Item:
+        """Remove a line; with ``line_id`` only that very line (a second quick key press on a
+        list that has already changed removes nothing more)."""
         line = self._line(index)
+        if line_id is not None and line.line_id != line_id:
+            raise TillError(_("The receipt changed: choose the line again."))
         del self.draft.lines[index]
         return line
+
+    def start_shift(self, cashier: CashierView | None, shift_no: int | None) -> None:
+        """Another cashier or shift: the next sale is theirs (an empty one is started)."""
+        if self.draft.hold_key is not None:
+            self.till.cancel_hold(self.draft)
+        self.cashier, self.shift_no = cashier, shift_no
+        self.new_sale()
+
+    def fingerprint(self) -> tuple[object, ...]:
+        """What the cashier checks before paying: lines, customer, points asked, payments."""
+        d = self.draft
+        return (
+            tuple((i.line_id, i.sku, i.qty, i.unit_price) for i in d.lines),
+            d.customer.id if d.customer else None,
+            str(d.redeem),
+            tuple((p.method, p.amount) for p in d.payments),
+        )
 
     def _line(self, index: int) -> Item:
         if not 0 <= index < len(self.draft.lines):
@@ -354,14 +378,23 @@ class Counter:
             tuple(d.payments),
             str(d.redeem),
             problem,
+            self.fingerprint(),
+            self.identified_by,
         )
 
     # -- pay and void -----------------------------------------------------------------------------
-    def pay(self) -> tuple[Priced, Committed]:
+    def pay(self, seen: tuple[object, ...] | None = None) -> tuple[Priced, Committed]:
         """Hold the points (online), then write the sale durably.  Raises ``TillError`` with
-        ``code == "otp_required"`` when the customer must confirm with an SMS code first."""
+        ``code == "otp_required"`` when the customer must confirm with an SMS code first.
+
+        ``seen``: the :meth:`fingerprint` of the sale the cashier saw when pressing Pay; a sale
+        that changed since (a scan still on its way) is not paid."""
         if not self.draft.lines:
             raise TillError(_("The receipt is empty: add goods first."))
+        if seen is not None and seen != self.fingerprint():
+            raise TillError(
+                _("The receipt changed while Pay was pressed: check it and press F12 again.")
+            )
         self._touch()
         priced = self.till.hold(self.draft)
         committed = self.till.commit(self.draft, priced)

@@ -537,6 +537,7 @@ class Till:
                 if cached is not None and cached.balance is not None:
                     cached.balance -= q.redeem_points  # until the service's next figure
             seq = queued.seq
+        draft.hold_key, draft.held = None, Decimal(0)  # the hold became this sale
         served = self._deliver_now(sale.id, seq)
         self.end_sale()
         message = (

@@ -50,18 +50,20 @@ class Camera:
         def code(text: str) -> None:
             self.tasks.post(self.on_code, text)
 
-        def problem(text: str) -> None:
-            self.tasks.post(self._stopped, text)
+        def problem(text: str) -> None:  # ``thread`` is bound below, before it can run
+            self.tasks.post(lambda message: self._stopped(thread, message), text)
 
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=scanner.run, args=(stop, code, problem), name="camera", daemon=True
         )
+        self._thread = thread
         self._thread.start()
         text = _("Camera on ({decoder}): show the QR code.").format(decoder=chosen.decoder.name)
         return text + (" " + chosen.note if chosen.note else "")
 
-    def _stopped(self, message: str) -> None:
-        self._thread = None
+    def _stopped(self, thread: threading.Thread, message: str) -> None:
+        if self._thread is thread:  # not a camera started again since
+            self._thread = None
         self.on_problem(message)
 
     def stop(self, timeout: float = 5.0) -> None:

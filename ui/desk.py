@@ -1,6 +1,6 @@
 """The consultant's desk: a customer's points history, and the personal-offer sheet.
 
-Owns: :class:`DeskPage` (``cashier consultant``, or ``Ctrl+D`` in the till window).  The
+Owns: :class:`DeskPage` (``cashier consultant``, or ``Shift+F10`` in the till window).  The
 consultant identifies the customer as at the till; the history of points (earned, spent,
 returned, expired, pending with the date, with store and chain) pages in from the service; goods
 picked from the catalogue make the sheet (built in :mod:`cashier.offer_sheet`), previewed, saved
@@ -99,6 +99,7 @@ class DeskPage(QWidget):
 
         self.goods_field = ScanField(_("Goods: SKU or a word from the name — F3"))
         self.goods_field.entered.connect(lambda text, _s: self.search(text))
+        self.goods_field.delete_on_empty.connect(self.remove_good)
         self.found = QListWidget()
         self.found.itemActivated.connect(self.pick)
         self.sheet_goods = QTableWidget(0, 3)
@@ -191,6 +192,9 @@ class DeskPage(QWidget):
         if found.customer is None or page is None:
             self.fail(found.message or _("No customer with this phone or card."))
             return
+        if self.customer is None or self.customer.id != found.customer.id:
+            self.picked = []  # a sheet is one customer's
+            self._show_picked()
         self.customer, self.served, self.coupons = found.customer, found.served, coupons
         self.panel.show_customer(found.customer, found.served, coupons)
         self.history.setRowCount(0)

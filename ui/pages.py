@@ -76,6 +76,8 @@ class EnrolPage(QWidget):
         self.setLayout(_centered(title, hint, form_box, self.error, self.button))
 
     def _submit(self) -> None:
+        if not self.button.isEnabled():  # Enter again while the first try is on its way
+            return
         self.error.setText(_("Connecting…"))
         self.button.setEnabled(False)
         self.submitted.emit(self.server.text(), self.code.text(), self.name.text())

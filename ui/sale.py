@@ -7,6 +7,7 @@ keeps no rule.  Keys: see :mod:`ui.shortcuts`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ from ui.shortcuts import label
 from ui.style import big_button
 from ui.tasks import Tasks
 from ui.widgets import CartTable, CustomerPanel, HandoffBanner, ScanField, TotalsPanel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class SalePage(QWidget):
         self.goods_field = ScanField(_("SKU or barcode — F3; a word finds goods"))
         self.customer_field.entered.connect(self.identify)
         self.goods_field.entered.connect(self.goods_entered)
+        self.customer_field.delete_on_empty.connect(self.remove_line)
+        self.goods_field.delete_on_empty.connect(self.remove_line)
         self.handoff = HandoffBanner()
         self.handoff.accepted.connect(self.accept_handoff)
         self.info = QLabel("")
@@ -205,7 +210,6 @@ class SalePage(QWidget):
         item = self.handoff.current
         if item is None:
             return
-        self.handoff.clear()
         self.identify(str(item["customer_id"]))
 
     def identify(self, text: str, scanned: bool = False) -> None:
@@ -219,6 +223,7 @@ class SalePage(QWidget):
             if found.served.value != "online":
                 text += " " + _("(by this till's data: the service did not answer)")
             self.say(text)
+            self.handoff.clear()  # the customer is on the sale: an offer no longer stands
             self.goods_field.setFocus()
             return
         texts = {
@@ -316,7 +321,11 @@ class SalePage(QWidget):
 
     def remove_line(self) -> None:
         row = self.cart.currentRow()
-        self.do(lambda: self.counter.remove(row))
+        if self.view is None or not 0 <= row < len(self.view.lines):
+            self.fail(_("Choose a line of the receipt first."))
+            return
+        line_id = self.view.lines[row].line_id
+        self.do(lambda: self.counter.remove(row, line_id))
 
     def free_line(self) -> None:
         categories = self.counter_categories()
@@ -343,6 +352,9 @@ class SalePage(QWidget):
         self.goods_field.setFocus()
 
     def focus_points(self) -> None:
+        if self.view is None or self.view.customer is None:
+            self.fail(_("Identify the customer first (F2)."))
+            return
         self.totals.redeem.setFocus()
         self.totals.redeem.selectAll()
 
@@ -375,16 +387,21 @@ class SalePage(QWidget):
         self.pay_button.setEnabled(False)
         counter = self.counter
         store = self.store_name()
+        seen = self.view.fingerprint
 
         def job() -> Any:
             try:
-                priced, committed = counter.pay()
+                priced, committed = counter.pay(seen)
             except TillError as exc:
                 if exc.code == "otp_required":
                     return NeedsCode(exc.message)
                 raise
-            slip = _slip(counter, priced, committed, store)
-            counter.new_sale()
+            counter.new_sale()  # the sale is written: whatever happens next, a new one starts
+            try:
+                slip = _slip(counter, priced, committed, store)
+            except Exception:  # the sale stands; only its slip could not be made
+                log.exception("the slip of sale %s could not be made", committed.sale_id)
+                slip = None
             return slip, committed
 
         def failed(message: str) -> None:
@@ -401,7 +418,7 @@ class SalePage(QWidget):
         self._pay_done()
         if isinstance(result, NeedsCode):
             self.say(result.message)
-            phone = self.counter.identified_by or ""
+            phone = (self.view.identified_by if self.view else None) or ""
             try:
                 phone = phone if classify(phone).kind is IdentifierKind.PHONE else ""
             except Exception:  # noqa: BLE001 - not a phone: the cashier types it
@@ -414,11 +431,14 @@ class SalePage(QWidget):
             return
         slip, committed = result
         self.say(committed.message)
+        self.handoff.clear()
         self.customer_field.setFocus()
-        self.paid.emit(slip)
+        if slip is not None:
+            self.paid.emit(slip)
         self.after_sale()
 
     def void(self) -> None:
+        self.handoff.clear()
         self.do(self.counter.void, lambda _r: self.say(_("New sale.")))
         self.customer_field.setFocus()
 

@@ -40,6 +40,7 @@ class SettingsDialog(Dialog):
             max(0, self.decoder.findData(current.get("qr_decoder", "auto")))
         )
         self.camera = QLineEdit(current.get("camera_source", "0"))
+        self.camera.returnPressed.connect(self.accept)
         self.language = QComboBox()
         self.language.addItem("Русский", "ru")
         self.language.addItem("English", "en")

@@ -1,5 +1,7 @@
 """Every action of the till window and its key: one table for the buttons, the menu, the help
-screen and the README (F-keys, as in the cash-register software cashiers already know).
+screen and the README (F-keys, as in the cash-register software cashiers already know).  No
+Ctrl+letter that a text field keeps for itself on Linux (Ctrl+A/B/D/E/F/H/K/U/W): those never
+reach the window while the cursor is in a field, and the cursor is always in one.
 
 Owns: :data:`SHORTCUTS` and :func:`label` (a button's text with its key).  No widgets here.
 """
@@ -41,11 +43,11 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     ),
     Shortcut("remove", "Del", N_("Remove line"), N_("remove the chosen line")),
     Shortcut("void", "Ctrl+N", N_("New sale"), N_("void this sale and start a new one")),
-    Shortcut("per_line", "Ctrl+E", N_("Points per line"), N_("show points per line")),
-    Shortcut("camera", "Ctrl+K", N_("Camera"), N_("scan a QR code with the camera")),
+    Shortcut("per_line", "Shift+F5", N_("Points per line"), N_("show points per line")),
+    Shortcut("camera", "Shift+F2", N_("Camera"), N_("scan a QR code with the camera")),
     Shortcut("reprint", "Ctrl+P", N_("Last slip"), N_("show and print the last slip again")),
     Shortcut(
-        "desk", "Ctrl+D", N_("Consultant desk"), N_("points history and personal-offer sheets")
+        "desk", "Shift+F10", N_("Consultant desk"), N_("points history and personal-offer sheets")
     ),
     Shortcut("status", "Ctrl+I", N_("Connection"), N_("connection, queue and sync details")),
     Shortcut("lock", "Ctrl+L", N_("Lock"), N_("lock the till (PIN to return)")),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -133,12 +134,18 @@ class Tasks(QObject):
             self._busy = True
             self.busy_changed.emit(True)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop taking jobs and wait for the running ones (their callbacks are dropped)."""
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Stop taking jobs and wait up to ``timeout`` for the running ones (their callbacks are
+        dropped); whether every worker ended (a stuck print job must not hang the close)."""
         self._closed = True
         self._timer.stop()
+        deadline = time.monotonic() + timeout
         for lane in self._lanes.values():
-            lane.shutdown(wait=True, cancel_futures=True)
+            lane.shutdown(wait=False, cancel_futures=True)
+        workers = [t for lane in self._lanes.values() for t in list(getattr(lane, "_threads", ()))]
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return not any(worker.is_alive() for worker in workers)
 
 
 def _while_alive(owner: QObject, callback: Callable[[Any], None] | None) -> Any:

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -57,6 +57,8 @@ class ScanField(QLineEdit):
     identifier parser)."""
 
     entered = Signal(str, bool)
+    delete_on_empty = Signal()
+    """Del in an empty field: the page removes its chosen line (a field always has the focus)."""
 
     def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,6 +75,9 @@ class ScanField(QLineEdit):
         elif event.key() == Qt.Key.Key_Escape:
             self._burst.reset()
             self.clear()
+        elif event.key() == Qt.Key.Key_Delete and not self.text():
+            self.delete_on_empty.emit()
+            return
         super().keyPressEvent(event)
 
     def _finish(self) -> None:
@@ -367,6 +372,9 @@ def heading_font(base: QFont, scale: float = 1.4) -> QFont:
     return font
 
 
+HANDOFF_LIFE_MS = 5 * 60 * 1000
+
+
 class HandoffBanner(QFrame):
     """ "From the tablet: NAME" with Take (Ctrl+Enter) and Hide: the cashier accepts or ignores."""
 
@@ -387,9 +395,13 @@ class HandoffBanner(QFrame):
         row.addWidget(take)
         row.addWidget(hide)
         self.setVisible(False)
+        self.expiry = QTimer(self)
+        self.expiry.setSingleShot(True)
+        self.expiry.timeout.connect(self.clear)
 
     def offer(self, item: dict[str, Any]) -> None:
         self.current = item
+        self.expiry.start(HANDOFF_LIFE_MS)  # the service forgets it after 5 minutes too
         who = str(item.get("display_name") or item.get("customer_id"))
         details = " · ".join(
             str(x)

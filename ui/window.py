@@ -10,11 +10,13 @@ Closing it stops the camera, the sync loop and the workers, then releases the ti
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QWidget,
 )
 
 from cashier.errors import UserFacingError
@@ -49,6 +52,7 @@ if TYPE_CHECKING:  # the till's core loads on the worker while the first screen 
     from ui.dialogs import StatusDialog
     from ui.sale import SalePage
 
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 STORE_FILE = "till.db"
 """The till's database in its data folder (``cashier.store.db.DB_NAME``; a test keeps them equal)."""
@@ -86,6 +90,7 @@ class MainWindow(QMainWindow):
         self.status: Status | None = None
         self.status_dialog: StatusDialog | None = None
         self.last_slip: Slip | None = None
+        self.preview: QWidget | None = None
         self.store_name = ""
         self.settings: dict[str, str] = {}
         self.camera = Camera(
@@ -143,7 +148,10 @@ class MainWindow(QMainWindow):
         handlers = self._handlers()
         for s in SHORTCUTS:
             action = QAction(_(s.text), self)
-            action.setShortcut(QKeySequence(s.key))
+            keys = [QKeySequence(s.key)]
+            if s.key == "Ctrl+Return":  # the keypad's Enter too
+                keys.append(QKeySequence("Ctrl+Enter"))
+            action.setShortcuts(keys)
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(handlers[s.action])
             self.addAction(action)
@@ -280,12 +288,15 @@ class MainWindow(QMainWindow):
                 after_sale=self._after_sale,
             )
             self.sale_page.paid.connect(self._show_slip)
+            self.sale_page.customer_field.entered.connect(self._close_preview)
+            self.sale_page.goods_field.entered.connect(self._close_preview)
             self.sale_page.message.connect(self.say)
             self.pages.addWidget(self.sale_page)
             self.sale_page.load_categories()
         else:
-            self.sale_page.counter.cashier = self.cashier
-            self.sale_page.counter.shift_no = shift
+            counter, cashier_now = self.sale_page.counter, self.cashier
+            # on the till's lane, like every change of the sale: the next one is theirs
+            self.sale_page.do(lambda: counter.start_shift(cashier_now, shift))
         if self.mode == "consultant":
             self.show_desk()
         else:
@@ -299,7 +310,10 @@ class MainWindow(QMainWindow):
         self.sale_page.customer_field.setFocus()
 
     def lock(self) -> None:
-        if self.cashier is None or self.pages.currentWidget() is not self.sale_page:
+        if self.cashier is None or self.pages.currentWidget() not in (
+            self.sale_page,
+            self.desk_page,
+        ):
             return
         self.camera.stop()
         self.locked_by = self.cashier
@@ -310,21 +324,29 @@ class MainWindow(QMainWindow):
             return
         till = self.runtime.till
 
-        def ask(depth: int) -> None:
-            force = False
-            if depth:
-                answer = QMessageBox.question(
-                    self,
-                    _("Close the shift"),
-                    _(
-                        "{n} operation(s) have not reached the service yet. They stay on this "
-                        "till and are sent when it is online. Close the shift anyway?"
-                    ).format(n=depth),
-                )
-                if answer != QMessageBox.StandardButton.Yes:
-                    return
-                force = True
+        def close(force: bool) -> None:
             self.tasks.run(lambda: till.close_shift(force=force), self._shift_closed)
+
+        def ask(depth: int) -> None:
+            if not depth:
+                close(False)
+                return
+            box = QMessageBox(
+                QMessageBox.Icon.Question,
+                _("Close the shift"),
+                _(
+                    "{n} operation(s) have not reached the service yet. They stay on this "
+                    "till and are sent when it is online. Close the shift anyway?"
+                ).format(n=depth),
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                self,
+            )
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            yes = QMessageBox.StandardButton.Yes
+            box.buttonClicked.connect(  # no nested event loop inside a result's callback
+                lambda button: close(True) if box.standardButton(button) == yes else None
+            )
+            box.open()
 
         self.tasks.run(lambda: till.queue_status()["depth"], ask)
 
@@ -334,7 +356,9 @@ class MainWindow(QMainWindow):
         self.locked_by = None
         self.who.setText("")
         if self.sale_page is not None:
-            self.sale_page.do(self.sale_page.counter.void)
+            counter = self.sale_page.counter
+            self.sale_page.handoff.clear()
+            self.sale_page.do(lambda: counter.start_shift(None, None))
         self._show_login()
 
     # -- the sale's helpers ------------------------------------------------------------------------
@@ -342,16 +366,32 @@ class MainWindow(QMainWindow):
         if self.background is not None:
             self.background.wake()
 
-    def _show_slip(self, slip: Slip) -> None:
+    def _show_slip(self, slip: Slip, *, to_print: bool = False) -> None:
+        """After a sale the slip shows beside the sale without taking the keyboard (the next
+        customer's scan must not land in it) and closes at the next entry; ``Ctrl+P`` opens it
+        to print."""
         self.last_slip = slip
-        if self.settings.get("show_slip", "1") == "0":
+        if self.settings.get("show_slip", "1") == "0" and not to_print:
             return
         from ui.slip import SlipPreview
 
+        self._close_preview()
         preview = SlipPreview(slip, self, on_print=lambda printer: self._print(printer, slip))
         preview.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         preview.finished.connect(lambda _r: self._ready_for_next())
-        preview.open()
+        self.preview = preview
+        if to_print:
+            preview.open()
+            return
+        preview.setWindowModality(Qt.WindowModality.NonModal)
+        preview.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+        preview.show()
+        self._ready_for_next()
+
+    def _close_preview(self, *_args: object) -> None:
+        preview, self.preview = self.preview, None
+        if preview is not None and shiboken6.isValid(preview) and preview.isVisible():
+            preview.close()
 
     def _ready_for_next(self) -> None:
         if self.sale_page is not None and self.pages.currentWidget() is self.sale_page:
@@ -370,7 +410,7 @@ class MainWindow(QMainWindow):
         if self.last_slip is None:
             self.say(_("No slip yet in this session."))
             return
-        self._show_slip(self.last_slip)
+        self._show_slip(self.last_slip, to_print=True)
 
     def say(self, text: str) -> None:
         self.statusBar().showMessage(text, 15000)
@@ -420,6 +460,7 @@ class MainWindow(QMainWindow):
             "pay": lambda d: d.print_sheet(),
             "reprint": lambda d: d.print_sheet(),
             "desk": lambda _d: self.show_sale(),
+            "close_shift": lambda _d: self.close_shift(),
         }
 
         def on_sale(fn: Callable[[SalePage], None], key: str = "") -> Callable[[], None]:
@@ -454,11 +495,11 @@ class MainWindow(QMainWindow):
             "reprint": on_sale(lambda _p: self.reprint(), "reprint"),
             "status": self.show_status,
             "lock": self.lock,
-            "close_shift": on_sale(lambda _p: self.close_shift()),
+            "close_shift": on_sale(lambda _p: self.close_shift(), "close_shift"),
         }
 
     def show_desk(self) -> None:
-        """The consultant's desk: history and offer sheets (Ctrl+D goes back to the sale)."""
+        """The consultant's desk: history and offer sheets (Shift+F10 goes back to the sale)."""
         if self.runtime is None or self.cashier is None:
             return
         if self.desk_page is None:
@@ -470,7 +511,8 @@ class MainWindow(QMainWindow):
                 self.tasks, counter, store_name=lambda: self.store_name, say=self.say
             )
             self.pages.addWidget(self.desk_page)
-        self.desk_page.counter.cashier = self.cashier
+        desk_counter, cashier_now = self.desk_page.counter, self.cashier
+        self.tasks.run(lambda: desk_counter.start_shift(cashier_now, self.shift_no))
         self.pages.setCurrentWidget(self.desk_page)
         self.desk_page.focus_customer()
 
@@ -611,15 +653,19 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the camera, the sync loop and the workers; release the store."""
         self.camera.stop()
+        ended = True
         if self.handoffs is not None:
             self.handoffs.stop()
             self.handoffs = None
         if self.background is not None:
-            self.background.stop()
+            ended = self.background.stop()
             self.background = None
-        self.tasks.shutdown()
+        ended = self.tasks.shutdown() and ended
         if self.runtime is not None:
-            self.runtime.close()
+            if ended:
+                self.runtime.close()
+            else:  # a thread still writes: the store (and its folder lock) stays with it
+                log.warning("a till thread did not stop in time: the store is left open")
             self.runtime = None
 
 

@@ -456,3 +456,53 @@ def test_a_weighed_good_asks_for_the_quantity(qtbot: QtBot, window: MainWindow) 
     settle(qtbot, window)
     assert page.view is not None and [ln.qty for ln in page.view.lines] == [2500]
     assert page.view.priced is not None and page.view.priced.quote.base_total == 30000
+
+
+def test_pay_refuses_a_sale_that_changed_after_the_cashier_looked(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    """F12 right after a scan whose line is not drawn yet: the till does not charge for a
+    receipt the cashier has not seen; nothing is written, and the next F12 pays what is shown."""
+    page = page_of(window)
+    add(qtbot, window, CASE_SKU)
+    window.actions_["goods"].trigger()
+    type_in(qtbot, page.goods_field, PHONE_SKU)  # queued on the till's lane, not drawn yet
+    window.actions_["pay"].trigger()
+    settle(qtbot, window)
+    assert "F12" in page.info.text() and page.info.property("error") is True
+    assert window.runtime is not None
+    with window.runtime.store.read() as s:
+        assert s.scalar(select(func.count()).select_from(Sale)) == 0
+    assert page.view is not None and len(page.view.lines) == 2
+    window.actions_["pay"].trigger()
+    close_slip(qtbot, window)
+    settle(qtbot, window)
+    assert last_sale(window).to_pay == 1_500_00 + 39_990_00
+
+
+def test_del_in_an_empty_field_removes_the_chosen_line(qtbot: QtBot, window: MainWindow) -> None:
+    page = page_of(window)
+    add(qtbot, window, CASE_SKU)
+    add(qtbot, window, PHONE_SKU)
+    assert page.view is not None and len(page.view.lines) == 2
+    assert window.focusWidget() is page.goods_field and not page.goods_field.text()
+    qtbot.keyClick(page.goods_field, Qt.Key.Key_Delete)
+    qtbot.keyClick(page.goods_field, Qt.Key.Key_Delete)  # the second press: the line is gone
+    settle(qtbot, window)
+    assert [line.sku for line in page.view.lines] in ([CASE_SKU], [PHONE_SKU])
+
+
+def test_after_a_shift_change_the_sale_is_the_new_cashiers(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    qtbot.waitUntil(lambda: window.status is not None and window.status.queued == 0, timeout=10000)
+    first_shift = window.shift_no
+    window.close_shift()
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.login_page, timeout=5000)
+    type_in(qtbot, window.login_page.pin, "2222")
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.sale_page, timeout=5000)
+    settle(qtbot, window)
+    page = page_of(window)
+    assert window.shift_no != first_shift
+    assert page.counter.cashier is not None and page.counter.cashier.name == "Борис Котов"
+    assert page.counter.draft.shift_no == window.shift_no
