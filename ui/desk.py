@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QScrollArea,
     QSpinBox,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -41,7 +40,7 @@ from cashier.money import display_money
 from cashier.offer_sheet import OfferSheet, SheetGood, build_sheet, sheet_event
 from cashier.till import Identified, Served
 from ui.dialogs import Dialog, history_rows
-from ui.style import TOUCH, big_button
+from ui.style import TOUCH, big_button, two_columns
 from ui.tasks import Tasks
 from ui.widgets import CustomerPanel, ScanField
 
@@ -153,13 +152,7 @@ class DeskPage(QWidget):
             buttons.addWidget(button)
         right.addLayout(buttons)
         right.addWidget(self.info)
-        left_w, right_w = QWidget(), QWidget()
-        left_w.setLayout(left)
-        right_w.setLayout(right)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left_w)
-        splitter.addWidget(right_w)
-        splitter.setSizes([640, 620])
+        splitter = two_columns(left, right, (640, 620))
         outer = QVBoxLayout(self)
         outer.addWidget(splitter)
 

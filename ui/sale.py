@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -32,7 +31,7 @@ from cashier.slip import Slip, build_slip
 from cashier.till import Committed, Identified, Priced, Returned, TillError
 from ui.dialogs import FreeLineDialog, QtyDialog, ReturnDialog, SmsDialog, SplitDialog
 from ui.shortcuts import label
-from ui.style import big_button
+from ui.style import big_button, two_columns
 from ui.tasks import Tasks
 from ui.widgets import CartTable, CustomerPanel, HandoffBanner, ScanField, TotalsPanel
 
@@ -126,16 +125,10 @@ class SalePage(QWidget):
         methods.addWidget(method)
         right.addLayout(methods)
         right.addWidget(self.pay_button)
-        left_w, right_w = QWidget(), QWidget()
-        left_w.setLayout(left)
-        right_w.setLayout(right)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left_w)
-        splitter.addWidget(right_w)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([800, 460])
-        right_w.setMinimumWidth(420)
+        splitter = two_columns(left, right, (800, 460))
+        column = splitter.widget(1)
+        if column is not None:
+            column.setMinimumWidth(420)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
         outer.addWidget(splitter)

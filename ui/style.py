@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QLayout, QPushButton, QSplitter, QWidget
 
 TOUCH = 52
 """Minimum height of a button or field, in pixels: a finger, not a mouse pointer."""
@@ -20,6 +20,20 @@ def big_button(text: str, *, primary: bool = False) -> QPushButton:
     if primary:
         button.setObjectName("primary")
     return button
+
+
+def two_columns(left: QLayout, right: QLayout, sizes: tuple[int, int]) -> QSplitter:
+    """A page's two columns side by side, the divider movable; ``sizes`` in pixels to start."""
+    left_w, right_w = QWidget(), QWidget()
+    left_w.setLayout(left)
+    right_w.setLayout(right)
+    splitter = QSplitter(Qt.Orientation.Horizontal)
+    splitter.addWidget(left_w)
+    splitter.addWidget(right_w)
+    splitter.setStretchFactor(0, sizes[0])
+    splitter.setStretchFactor(1, sizes[1])
+    splitter.setSizes(list(sizes))
+    return splitter
 
 
 def local_time(moment: datetime | None, fmt: str = "%H:%M") -> str:
