@@ -227,7 +227,13 @@ class Counter:
         return line
 
     def start_shift(self, cashier: CashierView | None, shift_no: int | None) -> None:
-        """Another cashier or shift: the next sale is theirs (an empty one is started)."""
+        """Another cashier or shift: the next sale is theirs (an empty one is started).  The same
+        cashier on the same shift (unlocking the till) keeps the sale in progress."""
+        same_cashier = (self.cashier.id if self.cashier else None) == (
+            cashier.id if cashier else None
+        )
+        if same_cashier and self.shift_no == shift_no and cashier is not None:
+            return
         if self.draft.hold_key is not None:
             self.till.cancel_hold(self.draft)
         self.cashier, self.shift_no = cashier, shift_no

@@ -506,3 +506,14 @@ def test_after_a_shift_change_the_sale_is_the_new_cashiers(
     assert window.shift_no != first_shift
     assert page.counter.cashier is not None and page.counter.cashier.name == "Борис Котов"
     assert page.counter.draft.shift_no == window.shift_no
+
+
+def test_unlocking_keeps_the_sale_in_progress(qtbot: QtBot, window: MainWindow) -> None:
+    page = page_of(window)
+    add(qtbot, window, CASE_SKU)
+    window.actions_["lock"].trigger()
+    assert window.pages.currentWidget() is window.login_page
+    type_in(qtbot, window.login_page.pin, "1111")
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.sale_page, timeout=5000)
+    settle(qtbot, window)
+    assert page.view is not None and [line.sku for line in page.view.lines] == [CASE_SKU]
