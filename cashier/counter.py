@@ -212,8 +212,9 @@ class Counter:
 
     def set_qty(self, index: int, qty: str) -> Item:
         line = self._line(index)
-        weighed = qty.strip() != "" and not _whole(line.qty)
-        new = replace(line, qty=self._quantity(qty, weighed=weighed or "." in qty or "," in qty))
+        with self.till.store.read() as s:  # the catalogue says whether it is sold by weight
+            good = s.get(CatalogueItem, line.sku)
+        new = replace(line, qty=self._quantity(qty, weighed=bool(good and good.weighed)))
         self.draft.lines[index] = new
         return new
 

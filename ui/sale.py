@@ -26,6 +26,7 @@ from cashier.counter import Counter, Good, SaleView
 from cashier.desk import Coupon, cached_coupons
 from cashier.i18n import _
 from cashier.identifiers import IdentifierKind, classify
+from cashier.money import display_money
 from cashier.offer_sheet import SHEET_PREFIX
 from cashier.slip import Slip, build_slip
 from cashier.till import Committed, Identified, Priced, Returned, TillError
@@ -71,6 +72,8 @@ class SalePage(QWidget):
         self._quoting = False
         self.paying = False
         self.dialog: QDialog | None = None
+        self.categories: list[str] = ["other"]
+        """For a free-amount line: the catalogue's categories, loaded once on the lane."""
 
         self.customer_field = ScanField(_("Phone, card or QR of the customer — F2"))
         self.goods_field = ScanField(_("SKU or barcode — F3; a word finds goods"))
@@ -321,7 +324,7 @@ class SalePage(QWidget):
         self.do(lambda: self.counter.remove(row, line_id))
 
     def free_line(self) -> None:
-        categories = self.counter_categories()
+        categories = self.categories
         dialog = FreeLineDialog(categories, self)
 
         def add() -> None:
@@ -331,12 +334,9 @@ class SalePage(QWidget):
         dialog.accepted.connect(add)
         self.show_dialog(dialog)
 
-    def counter_categories(self) -> list[str]:
-        return self._categories if hasattr(self, "_categories") else ["other"]
-
     def load_categories(self) -> None:
         self.tasks.run(
-            self.counter.categories, lambda c: setattr(self, "_categories", c), quiet=True
+            self.counter.categories, lambda c: setattr(self, "categories", c), quiet=True
         )
 
     # -- points and payment ----------------------------------------------------------------------
@@ -444,18 +444,12 @@ class SalePage(QWidget):
             _(
                 "Return saved: refund {money}; points given back {restored}, taken back {revoked}."
             ).format(
-                money=_money(returned.refund_amount),
+                money=display_money(returned.refund_amount),
                 restored=returned.points_restored,
                 revoked=returned.points_revoked,
             )
         )
         self.after_sale()
-
-
-def _money(kopecks: int) -> str:
-    from cashier.money import display_money
-
-    return display_money(kopecks)
 
 
 def _is_customer_code(text: str) -> bool:

@@ -610,9 +610,7 @@ class MainWindow(QMainWindow):
     def _camera_code(self, text: str) -> None:
         if self.sale_page is None or self.pages.currentWidget() is not self.sale_page:
             return
-        self.sale_page.goods_entered(text, True) if not _customer_like(text) else (
-            self.sale_page.identify(text, True)
-        )
+        self.sale_page.goods_entered(text, True)  # a customer's QR, a sheet's, or a good's
 
     def _camera_problem(self, message: str) -> None:
         self.say(message)

@@ -517,3 +517,20 @@ def test_unlocking_keeps_the_sale_in_progress(qtbot: QtBot, window: MainWindow) 
     qtbot.waitUntil(lambda: window.pages.currentWidget() is window.sale_page, timeout=5000)
     settle(qtbot, window)
     assert page.view is not None and [line.sku for line in page.view.lines] == [CASE_SKU]
+
+
+def test_a_piece_good_takes_whole_quantities_only(qtbot: QtBot, window: MainWindow) -> None:
+    """Typing "1.5" for a phone case is refused with a message and changes nothing."""
+    from ui.dialogs import QtyDialog
+
+    page = page_of(window)
+    add(qtbot, window, CASE_SKU)
+    window.actions_["qty"].trigger()
+    qtbot.waitUntil(lambda: isinstance(page.dialog, QtyDialog), timeout=5000)
+    dialog = page.dialog
+    assert isinstance(dialog, QtyDialog)
+    dialog.qty.clear()
+    type_in(qtbot, dialog.qty, "1.5")
+    settle(qtbot, window)
+    assert page.info.property("error") is True
+    assert page.view is not None and [ln.qty for ln in page.view.lines] == [1000]
