@@ -1,4 +1,4 @@
-"""Soak of the ``kill -9`` harness (OFFLINE.md scenario 1): thousands of SIGKILLs of a selling till.
+"""Soak of the ``kill -9`` harness (docs/offline.md scenario 1): thousands of SIGKILLs of a selling till.
 
 What it does: the test ``tests/faults/test_kill.py`` kills a real till process 200 times; this runs
 the same harness for longer and prints how it went.
@@ -33,11 +33,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,7 +50,7 @@ sys.path.insert(0, str(ROOT))  # the test suite's helpers: tests.faults.*, tests
 
 from cashier.store.models import OutboxItem, Sale  # noqa: E402 - after the path
 from processing.db import migrate  # noqa: E402
-from tests.faults.kill_worker import expect, read_lines  # noqa: E402
+from tests.faults.kill_worker import Zygote  # noqa: E402
 from tests.faults.world import TillWorld, check_invariants, make_world  # noqa: E402
 from tests.processing.conftest import Service, add_customer, serve  # noqa: E402
 
@@ -75,47 +72,28 @@ def kill_loop(
     folder: Path, base_url: str, token: str, args: argparse.Namespace
 ) -> tuple[set[str], float]:
     """Fork, sell, SIGKILL ``--kills`` times; the sales seen as done and the seconds it took."""
-    zygote = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults.kill_worker", str(folder), base_url, token],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        bufsize=1,
-        cwd=ROOT,
-    )
-    assert zygote.stdin is not None
-    assert zygote.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=read_lines, args=(zygote.stdout, lines), daemon=True).start()
     rng = random.Random(args.seed)
-    done: set[str] = set()
     wait = threading.Event().wait
     step = max(1, args.kills // 20)
+    zygote = Zygote(folder, base_url, token)  # its environment pinned, not the caller's
     started = time.monotonic()
     try:
-        expect(lines, "ZYGOTE", done)
         for i in range(args.kills):
-            zygote.stdin.write(f"go {args.seed + i}\n")
-            zygote.stdin.flush()
-            pid = int(expect(lines, "PID", done).split()[1])
+            pid = zygote.go(args.seed + i)
             wait(rng.uniform(0.0, args.max_wait))  # a random point: start-up, a sale, a send
-            os.kill(pid, signal.SIGKILL)
-            expect(lines, f"REAPED {pid}", done)
+            zygote.kill(pid)
             if (i + 1) % step == 0 or i + 1 == args.kills:
                 elapsed = time.monotonic() - started
                 print(
                     f"  {i + 1:>6} kills  {elapsed:7.1f} s  {(i + 1) / elapsed:5.2f} kills/s  "
-                    f"{len(done):>7} sales seen as done",
+                    f"{len(zygote.done):>7} sales seen as done",
                     flush=True,
                 )
     finally:
-        zygote.stdin.close()
-        zygote.wait(30)
+        done = zygote.close()
     elapsed = time.monotonic() - started
-    while not lines.empty():
-        line = lines.get()
-        if line.startswith("DONE "):
-            done.add(line.split()[1])
+    if zygote.dropped:
+        print(f"  lines cut by a kill (dropped): {len(zygote.dropped)}", flush=True)
     return done, elapsed
 
 
