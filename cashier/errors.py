@@ -14,11 +14,13 @@
     │   ├── InvalidPayments          payments that do not add up to the amount to pay
     │   ├── RedeemNotAllowed         a redemption above the cap was asked for explicitly
     │   ├── InsufficientPoints       the ledger holds fewer points than must be taken
-    │   └── ReturnExceedsPurchase    more returned than bought (cumulative)
+    │   ├── ReturnExceedsPurchase    more returned than bought (cumulative)
+    │   └── StoreWriteFailed         the till's disk refused a write (full, I/O error, read-only):
+    │                                nothing of it was saved; free space / fix the disk, try again
     └── (internal errors are plain CashierError and are logged, never shown raw)
 
 ``UserFacingError.message`` is already translated when the exception is raised; the UI shows it as
-is.  ``code`` is a stable machine-readable reason (it matches PROTOCOL.md error codes where one
+is.  ``code`` is a stable machine-readable reason (it matches docs/protocol.md error codes where one
 exists) so the wire and tests do not depend on wording.
 """
 
@@ -93,3 +95,15 @@ class InsufficientPoints(UserFacingError):
 
 class ReturnExceedsPurchase(UserFacingError):
     code = "return_exceeds_purchase"
+
+
+class StoreWriteFailed(UserFacingError):
+    """The till's own database could not be written: the disk is full (``kind="full"``), failed
+    (``"io"``) or is read-only (``"read_only"``).  The transaction was rolled back whole: nothing
+    of the operation was saved, and it may simply be done again once the disk is fixed."""
+
+    code = "store_write_failed"
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message, code="disk_full" if kind == "full" else None)
+        self.kind = kind

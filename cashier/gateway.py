@@ -1,7 +1,7 @@
 """What the till needs from the processing service, as an interface the domain can call.
 
 Owns: the :class:`Gateway` protocol and the outcomes of a call.  The domain (``cashier``) never
-speaks HTTP: ``sync.client.HttpGateway`` implements this protocol over the wire (PROTOCOL.md), and
+speaks HTTP: ``sync.client.HttpGateway`` implements this protocol over the wire (docs/protocol.md), and
 tests may pass any object with these methods.  Bodies and answers are the protocol's JSON objects
 (``dict``), already checked against the protocol's models by the implementation.
 
@@ -76,7 +76,7 @@ class Reply:
 
 
 class Gateway(Protocol):
-    """The processing service as the till sees it (see PROTOCOL.md for each body)."""
+    """The processing service as the till sees it (see docs/protocol.md for each body)."""
 
     def health(self, *, timeout: float | None = None) -> Reply: ...
 

@@ -1,6 +1,6 @@
 """Exact money, quantities and points.
 
-Owns: parsing and formatting of wire amounts (PROTOCOL.md decision 4).  Money is held as integer
+Owns: parsing and formatting of wire amounts (docs/protocol.md decision 4).  Money is held as integer
 kopecks, quantities as integer thousandths, points as integer *point units* (points × 10^scale) inside
 the engine and as ``Decimal`` at its edges.  No float ever touches any of them.
 """

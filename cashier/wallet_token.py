@@ -1,4 +1,4 @@
-"""The signed wallet token of PROTOCOL.md decision 5: ``LW1.<customer_id>.<expires_unix>.<sig>``.
+"""The signed wallet token of docs/protocol.md decision 5: ``LW1.<customer_id>.<expires_unix>.<sig>``.
 
 Owns: Ed25519 key pairs, their text form (sent to tills with the rules), signing a token for a
 customer and verifying one offline.  Pure functions of their arguments (``now`` is passed in).

@@ -1,4 +1,4 @@
-"""Customer accounts over the API: OTP, registration, balance, history and coupons (PROTOCOL.md B, C, G, H).
+"""Customer accounts over the API: OTP, registration, balance, history and coupons (docs/protocol.md B, C, G, H).
 
 Owns: the routes.  The rules live in :mod:`processing.otp` and :mod:`processing.registration`;
 mutations go through the exactly-once runner (:mod:`processing.idempotency`) and commit before

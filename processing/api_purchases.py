@@ -1,4 +1,4 @@
-"""Purchases over the API: pending → confirm / cancel, returns, lookup (PROTOCOL.md E, F, K).
+"""Purchases over the API: pending → confirm / cancel, returns, lookup (docs/protocol.md E, F, K).
 
 Every mutation goes through the exactly-once runner: the idempotency key, the ledger write and the
 stored answer commit in one transaction before the till hears "done".

@@ -1,5 +1,5 @@
 """What a till pulls for its offline cache besides customers and rules: the catalogue and the
-cashiers of its store (PROTOCOL.md I).
+cashiers of its store (docs/protocol.md I).
 
 Owns: the routes ``GET /sync/catalogue`` (paged by a ``(updated_at, sku)`` watermark, like
 ``/sync/customers``) and ``GET /sync/cashiers``.  Both are reads in one transaction.

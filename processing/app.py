@@ -1,4 +1,4 @@
-"""The processing service's ASGI app: the till-facing API of PROTOCOL.md v1.
+"""The processing service's ASGI app: the till-facing API of docs/protocol.md v1.
 
 Owns: routes, device authentication, request ids and body limits.  Business rules come from
 ``cashier`` (the same engine the till runs); storage from ``processing.models``.  Handlers are
@@ -35,6 +35,7 @@ from processing.carts import calculation, cart_lines, customer_state, live_custo
 from processing.cursors import Cursor
 from processing.db import make_engine, read_session_factory, session_factory
 from processing.deps import API, DB, ERRORS, AuthCache, Clock, Factory, Now, Till
+from processing.docs import install_docs
 from processing.errors import ApiError, envelope, install
 from processing.housekeeping import Housekeeper
 from processing.models import Card, Customer, Store
@@ -107,7 +108,8 @@ def create_app(
         title="Loyalty processing",
         version="1",
         openapi_url=f"{API}/openapi.json",
-        docs_url=f"{API}/docs",
+        docs_url=None,  # processing.docs serves them without a CDN
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.factory = factory
@@ -117,6 +119,7 @@ def create_app(
     app.state.sms = sms
     app.state.hold_ttl = hold_ttl
     install(app)
+    install_docs(app, API)
 
     app.add_middleware(RequestIdAndLimit)
     app.include_router(router)

@@ -1,4 +1,4 @@
-"""A till's offline queue, pushed in batches (PROTOCOL.md J): applied in ``seq`` order, each once.
+"""A till's offline queue, pushed in batches (docs/protocol.md J): applied in ``seq`` order, each once.
 
 Owns: :func:`process_batch`.  Each item is its own database transaction (a refused item never undoes
 an accepted one, and progress survives a crash mid-batch), serialised per till by locking the

@@ -1,6 +1,9 @@
 """``processing``: run and administer the processing service from the command line.
 
-Owns: argument parsing and printing only; every operation lives in a module of its own.
+Owns: argument parsing and printing only; every operation lives in a module of its own.  Every
+command prints in one language: ``--lang ru|en`` (before or after the command), else
+``$LOYALTY_LANG``, else Russian, as the till.  Errors print what happened and what to do, and exit
+with 2.
 """
 
 from __future__ import annotations
@@ -8,21 +11,37 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from cashier.errors import ProgramError
+from cashier.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, _, ngettext, set_language
 from cashier.identifiers import sign_wallet_token
 from cashier.program import preset_names
 from processing.admin import AdminError, add_cashier, add_store, create_enrolment_code
-from processing.db import default_url, make_engine, migrate, session_factory, transaction
+from processing.db import (
+    READ_ONLY,
+    default_url,
+    make_engine,
+    migrate,
+    session_factory,
+    transaction,
+)
 from processing.models import Customer
 from processing.state import NoProgram, active_program, keys, set_program
 
-EPILOG = """examples:
+ENV_LANG = "LOYALTY_LANG"
+
+
+def _epilog() -> str:
+    return _(
+        """examples:
   processing migrate
   processing program set nbclub
   processing store add --id iport-msk-1 --chain iport --name "iPort, Москва"
@@ -35,14 +54,18 @@ EPILOG = """examples:
   processing review resolve 12 --note "called the customer"
   processing report stores --since 2026-11-01 --until 2026-11-30
   processing report cross-chain --json
+  processing --lang en migrate           (English; the default is $LOYALTY_LANG, else Russian)
 
 The database is --db URL, else $PROCESSING_DB, else a SQLite file in the user data folder.
 PostgreSQL: --db postgresql://user:password@host/dbname"""
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    choose_language(args_list)
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -51,61 +74,103 @@ def main(argv: list[str] | None = None) -> int:
     except (AdminError, ProgramError, NoProgram, ValueError) as exc:
         print(f"processing: {exc}", file=sys.stderr)
         return 2
+    except OperationalError as exc:
+        print(
+            _(
+                "processing: the database {url} cannot be used: {error}. Check the URL (--db or "
+                "$PROCESSING_DB), that the database server is running, and that a SQLite file's "
+                "folder exists and is writable."
+            ).format(
+                url=shown_url(_url(args)), error=str(exc.orig).strip() or type(exc.orig).__name__
+            ),
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def choose_language(argv: list[str]) -> str:
+    """Every command's language: ``--lang`` (anywhere on the line), else ``$LOYALTY_LANG``, else
+    Russian (the project's default, as the till's).  ``--lang`` is passed on to the service's
+    worker processes through ``$LOYALTY_LANG``.  An unknown ``--lang`` is left to the parser to
+    refuse."""
+    given = ""
+    for i, arg in enumerate(argv):  # the last one counts, as with the parser
+        if arg == "--lang" and i + 1 < len(argv):
+            given = argv[i + 1]
+        elif arg.startswith("--lang="):
+            given = arg.split("=", 1)[1]
+    if given in SUPPORTED_LANGUAGES:
+        os.environ[ENV_LANG] = given
+    lang = given if given in SUPPORTED_LANGUAGES else os.environ.get(ENV_LANG, "")
+    if lang not in SUPPORTED_LANGUAGES:
+        lang = DEFAULT_LANGUAGE
+    set_language(lang)
+    return lang
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="processing",
-        description="The loyalty processing service tills sync with.",
-        epilog=EPILOG,
+        description=_("The loyalty processing service tills sync with."),
+        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--db", help="database URL (default: $PROCESSING_DB or a SQLite file)")
-    sub = p.add_subparsers(title="commands")
+    p.add_argument("--db", help=_("database URL (default: $PROCESSING_DB or a SQLite file)"))
+    p.add_argument(
+        "--lang",
+        choices=SUPPORTED_LANGUAGES,
+        help=_("the language of the output (default: $LOYALTY_LANG, else ru)"),
+    )
+    sub = p.add_subparsers(title=_("commands"))
     _service_commands(sub)
     _admin_report_commands(sub)
     return p
 
 
 def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    s = sub.add_parser("serve", help="run the HTTP API")
+    s = sub.add_parser("serve", help=_("run the HTTP API"))
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--workers", type=int, default=1)
     _db_option(s)
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("migrate", help="create or upgrade the database schema")
+    s = sub.add_parser("migrate", help=_("create or upgrade the database schema"))
     _db_option(s)
     s.set_defaults(func=cmd_migrate)
 
-    prog = sub.add_parser("program", help="the loyalty program").add_subparsers(
-        title="program commands"
+    prog = sub.add_parser("program", help=_("the loyalty program")).add_subparsers(
+        title=_("program commands")
     )
     s = prog.add_parser(
-        "set", help=f"activate a preset ({', '.join(preset_names())}) or a TOML file"
+        "set",
+        help=_("activate a preset ({presets}) or a TOML file").format(
+            presets=", ".join(preset_names())
+        ),
     )
     s.add_argument("source", metavar="PRESET|FILE.toml")
     _db_option(s)
     s.set_defaults(func=cmd_program_set)
 
-    store = sub.add_parser("store", help="stores").add_subparsers(title="store commands")
-    s = store.add_parser("add", help="add or rename a store")
+    store = sub.add_parser("store", help=_("stores")).add_subparsers(title=_("store commands"))
+    s = store.add_parser("add", help=_("add or rename a store"))
     s.add_argument("--id", required=True)
     s.add_argument("--chain", required=True)
     s.add_argument("--name", required=True)
     _db_option(s)
     s.set_defaults(func=cmd_store_add)
 
-    s = sub.add_parser("enroll", help="print a one-time enrolment code for a till of a store")
+    s = sub.add_parser("enroll", help=_("print a one-time enrolment code for a till of a store"))
     s.add_argument("--store", required=True)
     _db_option(s)
     s.set_defaults(func=cmd_enroll)
 
-    cashier = sub.add_parser("cashier", help="cashiers").add_subparsers(title="cashier commands")
-    s = cashier.add_parser("add", help="add a cashier with a PIN")
+    cashier = sub.add_parser("cashier", help=_("cashiers")).add_subparsers(
+        title=_("cashier commands")
+    )
+    s = cashier.add_parser("add", help=_("add a cashier with a PIN"))
     s.add_argument("--store", required=True)
     s.add_argument("--name", required=True)
     s.add_argument("--pin", required=True)
@@ -113,22 +178,26 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _db_option(s)
     s.set_defaults(func=cmd_cashier_add)
 
-    s = sub.add_parser("wallet-token", help="print a signed wallet QR token (LW1) for a customer")
+    s = sub.add_parser(
+        "wallet-token", help=_("print a signed wallet QR token (LW1) for a customer")
+    )
     s.add_argument("customer_id")
-    s.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
-    s.add_argument("--qr", type=Path, help="also write the QR code to this PNG file")
+    s.add_argument("--days", type=int, default=365, help=_("validity in days (default 365)"))
+    s.add_argument("--qr", type=Path, help=_("also write the QR code to this PNG file"))
     _db_option(s)
     s.set_defaults(func=cmd_wallet_token)
 
-    s = sub.add_parser("demo-data", help="fill an empty database with deterministic demo data")
+    s = sub.add_parser("demo-data", help=_("fill an empty database with deterministic demo data"))
     s.add_argument("--customers", type=int, default=1000)
     _db_option(s)
     s.set_defaults(func=cmd_demo_data)
 
     s = sub.add_parser(
         "demo",
-        help="demo data in a fresh database (if empty), then serve; prints the customers to try, "
-        "the PINs of store iport-msk-1 (1111 senior, 2222 cashier) and a till enrolment code",
+        help=_(
+            "demo data in a fresh database (if empty), then serve; prints the customers to try, "
+            "the PINs of store iport-msk-1 (1111 senior, 2222 cashier) and a till enrolment code"
+        ),
     )
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
@@ -138,17 +207,24 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
-    """``--db`` after the command too (it overrides the one before it only when given)."""
+    """``--db`` and ``--lang`` after the command too (each overrides the one before it only when
+    given)."""
     parser.add_argument(
-        "--db", default=argparse.SUPPRESS, help="database URL (as before the command)"
+        "--db", default=argparse.SUPPRESS, help=_("database URL (as before the command)")
+    )
+    parser.add_argument(
+        "--lang",
+        choices=SUPPORTED_LANGUAGES,
+        default=argparse.SUPPRESS,
+        help=_("the language of the output (as before the command)"),
     )
 
 
 def _admin_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser(
         "import-customers",
-        help="import customers from a legacy system's CSV export (all or nothing)",
-        description=(
+        help=_("import customers from a legacy system's CSV export (all or nothing)"),
+        description=_(
             "Import customers from a CSV file with a header row (UTF-8, ',' or ';'). Columns, "
             "in any order: phone, first_name, last_name, card_number, birth_date, email, "
             "opening_points, window_spend, and optionally phone_verified. Every bad row is "
@@ -157,39 +233,45 @@ def _admin_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
         ),
     )
     s.add_argument("file", type=Path, metavar="FILE.csv")
-    s.add_argument("--store", help="book the opening balances to this store (and its chain)")
-    s.add_argument("--dry-run", action="store_true", help="check the file only; write nothing")
+    s.add_argument("--store", help=_("book the opening balances to this store (and its chain)"))
+    s.add_argument("--dry-run", action="store_true", help=_("check the file only; write nothing"))
     _db_option(s)
     s.set_defaults(func=cmd_import_customers)
 
     review = sub.add_parser(
         "review",
-        help="what an admin must look at: overdrafts, rejected offline items, sequence gaps",
+        help=_("what an admin must look at: overdrafts, rejected offline items, sequence gaps"),
     )
-    review.add_argument("--all", action="store_true", help="resolved items too")
-    review.add_argument("--json", action="store_true", help="JSON instead of a table")
+    review.add_argument("--all", action="store_true", help=_("resolved items too"))
+    review.add_argument("--json", action="store_true", help=_("JSON instead of a table"))
     _db_option(review)
     review.set_defaults(func=cmd_review)
-    review_sub = review.add_subparsers(title="review commands")
-    s = review_sub.add_parser("resolve", help="mark a review item resolved")
+    review_sub = review.add_subparsers(title=_("review commands"))
+    s = review_sub.add_parser("resolve", help=_("mark a review item resolved"))
     s.add_argument("id", type=int, metavar="ID")
-    s.add_argument("--note", help="what was done (kept in the audit log)")
+    s.add_argument("--note", help=_("what was done (kept in the audit log)"))
     _db_option(s)
     s.set_defaults(func=cmd_review_resolve)
 
-    report = sub.add_parser("report", help="admin reports").add_subparsers(title="report commands")
+    report = sub.add_parser("report", help=_("admin reports")).add_subparsers(
+        title=_("report commands")
+    )
     for name, func, text in (
-        ("stores", cmd_report_stores, "per store and chain: sales, points, returns, overdrafts"),
+        (
+            "stores",
+            cmd_report_stores,
+            _("per store and chain: sales, points, returns, overdrafts"),
+        ),
         (
             "cross-chain",
             cmd_report_cross_chain,
-            "points earned in one chain and spent in another (a matrix)",
+            _("points earned in one chain and spent in another (a matrix)"),
         ),
     ):
         s = report.add_parser(name, help=text)
-        s.add_argument("--since", metavar="YYYY-MM-DD", help="first day (UTC), included")
-        s.add_argument("--until", metavar="YYYY-MM-DD", help="last day (UTC), included")
-        s.add_argument("--json", action="store_true", help="JSON instead of a table")
+        s.add_argument("--since", metavar="YYYY-MM-DD", help=_("first day (UTC), included"))
+        s.add_argument("--until", metavar="YYYY-MM-DD", help=_("last day (UTC), included"))
+        s.add_argument("--json", action="store_true", help=_("JSON instead of a table"))
         _db_option(s)
         s.set_defaults(func=func)
 
@@ -204,9 +286,56 @@ def _factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return session_factory(make_engine(url))
 
 
+def shown_url(url: str) -> str:
+    """``url`` fit to print: a password in it as ``***``."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses: a file path, shown as given
+        return url
+
+
+def schema_state(url: str) -> tuple[str | None, int]:
+    """The database's schema revision (None: no schema yet) and how many tables it has."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    engine = make_engine(url)
+    try:
+        with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
+            revision = MigrationContext.configure(conn).get_current_revision()
+            tables = len(set(inspect(conn).get_table_names()) - {"alembic_version"})
+    finally:
+        engine.dispose()
+    return revision, tables
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
-    migrate(_url(args))
-    print(f"database is up to date: {_url(args)}")
+    url = _url(args)
+    before, _tables = schema_state(url)
+    migrate(url)
+    after, tables = schema_state(url)
+    if before is None:
+        print(
+            ngettext(
+                "Created the database schema at revision {revision} ({count} table): {url}",
+                "Created the database schema at revision {revision} ({count} tables): {url}",
+                tables,
+            ).format(revision=after, count=tables, url=shown_url(url))
+        )
+    elif before != after:
+        print(
+            _("Upgraded the database from revision {old} to {new}: {url}").format(
+                old=before, new=after, url=shown_url(url)
+            )
+        )
+    else:
+        print(
+            _("The database is already up to date, at revision {revision}: {url}").format(
+                revision=after, url=shown_url(url)
+            )
+        )
     return 0
 
 
@@ -217,7 +346,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     migrate(url)
     logging.basicConfig(level=logging.INFO)
     print(
-        f"processing service on http://{args.host}:{args.port}/api/v1  (database: {url})",
+        _("processing service on {url}  (database: {database})").format(
+            url=f"http://{args.host}:{args.port}/api/v1", database=shown_url(url)
+        ),
         flush=True,
     )
     serve(url, args.host, args.port, args.workers)
@@ -239,19 +370,30 @@ def cmd_program_set(args: argparse.Namespace) -> int:
         path = Path(source)
         if not path.is_file():
             raise ValueError(
-                f"{source} is neither a preset ({', '.join(preset_names())}) nor a file"
+                _(
+                    "{source} is neither a preset ({presets}) nor a file: name a preset or the "
+                    "path of a program TOML file."
+                ).format(source=source, presets=", ".join(preset_names()))
             )
         text, label = path.read_text(encoding="utf-8"), str(path)
     with transaction(_factory(args)) as session:
         active = set_program(session, text, label)
-    print(f"program {active.program.name} is active, version {active.version}")
+    print(
+        _("program {name} is active, version {version}").format(
+            name=active.program.name, version=active.version
+        )
+    )
     return 0
 
 
 def cmd_store_add(args: argparse.Namespace) -> int:
     with transaction(_factory(args)) as session:
         store = add_store(session, args.id, args.chain, args.name)
-    print(f"store {store.id} ({store.name}) in chain {store.chain_id}")
+    print(
+        _("store {store} ({name}) in chain {chain}").format(
+            store=store.id, name=store.name, chain=store.chain_id
+        )
+    )
     return 0
 
 
@@ -260,7 +402,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         code, expires = create_enrolment_code(session, args.store, datetime.now(UTC))
     print(code)
     print(
-        f"one-time code for a till of store {args.store}; valid until {expires:%Y-%m-%d %H:%M} UTC",
+        _("one-time code for a till of store {store}; valid until {until} UTC").format(
+            store=args.store, until=f"{expires:%Y-%m-%d %H:%M}"
+        ),
         file=sys.stderr,
     )
     return 0
@@ -269,14 +413,22 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def cmd_cashier_add(args: argparse.Namespace) -> int:
     with transaction(_factory(args)) as session:
         cashier = add_cashier(session, args.store, args.name, args.pin, args.role)
-    print(f"cashier {cashier.id} ({cashier.name}, {cashier.role}) in store {args.store}")
+    print(
+        _("cashier {id} ({name}, {role}) in store {store}").format(
+            id=cashier.id, name=cashier.name, role=cashier.role, store=args.store
+        )
+    )
     return 0
 
 
 def cmd_wallet_token(args: argparse.Namespace) -> int:
     with transaction(_factory(args)) as session:
         if session.get(Customer, args.customer_id) is None:
-            raise ValueError(f"there is no customer {args.customer_id}")
+            raise ValueError(
+                _("There is no customer {customer}. Check the id (c_ and 12 characters).").format(
+                    customer=args.customer_id
+                )
+            )
         k = keys(session)
     token = sign_wallet_token(
         k.wallet_private, args.customer_id, datetime.now(UTC) + timedelta(days=args.days)
@@ -286,7 +438,7 @@ def cmd_wallet_token(args: argparse.Namespace) -> int:
         import qrcode
 
         qrcode.make(token).save(str(args.qr))
-        print(f"QR code written to {args.qr}", file=sys.stderr)
+        print(_("QR code written to {path}").format(path=args.qr), file=sys.stderr)
     return 0
 
 
@@ -303,7 +455,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Load the demo data into an empty database, print what a demo till needs, then serve.
 
     Every run prints the customers to try, the demo store's cashiers with their PINs and a fresh
-    enrolment code (``tools/demo.py`` reads these lines: keep their wording).
+    enrolment code (``tools/demo.py`` reads these lines, in the language of the run: keep their
+    wording in both).
     """
     from processing.customers import count_customers
     from processing.demo_data import DEMO_STORE, demo_store_guide, load_demo_data
@@ -316,10 +469,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             summary = load_demo_data(session, now=datetime.now(UTC), customers=args.customers)
             print(summary.headline())
         else:
-            print("demo database already has data; serving it as it is")
+            print(_("demo database already has data; serving it as it is"))
         print(demo_store_guide(session))
         code, _expires = create_enrolment_code(session, DEMO_STORE, datetime.now(UTC))
-    print(f"enrolment code for a till of store {DEMO_STORE}: {code}", flush=True)
+    print(
+        _("enrolment code for a till of store {store}: {code}").format(store=DEMO_STORE, code=code),
+        flush=True,
+    )
     args.workers = 1
     return cmd_serve(args)
 
@@ -340,7 +496,7 @@ def cmd_import_customers(args: argparse.Namespace) -> int:
         with transaction(factory) as session:
             if active_program(session).version != active.version:
                 raise ValueError(
-                    "the program changed while the file was read; run the import again"
+                    _("The program changed while the file was read; run the import again.")
                 )
             summary = import_customers(
                 session,
@@ -356,8 +512,10 @@ def cmd_import_customers(args: argparse.Namespace) -> int:
         return 2
     except IntegrityError:
         print(
-            "processing: a phone or card in the file was given to another customer while the "
-            "import ran; nothing was imported. Run the import again: it will name the rows.",
+            _(
+                "processing: a phone or card in the file was given to another customer while the "
+                "import ran; nothing was imported. Run the import again: it will name the rows."
+            ),
             file=sys.stderr,
         )
         return 2
@@ -382,7 +540,7 @@ def cmd_review_resolve(args: argparse.Namespace) -> int:
 
     with transaction(_factory(args)) as session:
         row = resolve_review(session, args.id, now=datetime.now(UTC), note=args.note)
-    print(f"review item {row.id} ({row.kind}) resolved")
+    print(_("review item {id} ({kind}) resolved").format(id=row.id, kind=row.kind))
     return 0
 
 

@@ -1,6 +1,6 @@
 """Coupons in a sale: which apply, what they take off, and their life through a purchase.
 
-Owns: the check behind ``coupons`` in ``/carts/calculate`` and ``/purchases`` (PROTOCOL.md D, H):
+Owns: the check behind ``coupons`` in ``/carts/calculate`` and ``/purchases`` (docs/protocol.md D, H):
 each code gets a status (``applied`` with its amount, or ``not_found``, ``not_issued``, ``used``,
 ``not_yet_active``, ``expired``, ``not_applicable``, ``blocked``), and applied coupons become line
 discounts the engine prices points on.  A coupon takes a percentage off the lines of its category

@@ -1,4 +1,4 @@
-"""The error envelope of PROTOCOL.md §2: every non-2xx answer has the same shape, never a bare 500."""
+"""The error envelope of docs/protocol.md §2: every non-2xx answer has the same shape, never a bare 500."""
 
 from __future__ import annotations
 

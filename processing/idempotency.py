@@ -1,4 +1,4 @@
-"""Exactly-once mutations (PROTOCOL.md §4): ``(device, Idempotency-Key)`` → the first answer, for good.
+"""Exactly-once mutations (docs/protocol.md §4): ``(device, Idempotency-Key)`` → the first answer, for good.
 
 Owns: :func:`run_once`, which every mutating route goes through.  In **one** database transaction
 it claims the key (a row in ``idempotency``), runs the action in a savepoint and stores the answer,

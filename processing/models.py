@@ -2,7 +2,7 @@
 
 Owns: table definitions only.  Points are ``Numeric`` (exact), money is integer kopecks, quantities
 integer thousandths.  The ledger is append-only: balances are derived from ``ledger_entries``.
-Uniqueness that makes effects happen exactly once lives here as constraints (PROTOCOL.md decision 3).
+Uniqueness that makes effects happen exactly once lives here as constraints (docs/protocol.md decision 3).
 """
 
 from __future__ import annotations

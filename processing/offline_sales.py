@@ -1,4 +1,4 @@
-"""Sales a till made while the service was unreachable, from its queue (PROTOCOL.md J).
+"""Sales a till made while the service was unreachable, from its queue (docs/protocol.md J).
 
 Owns: :func:`apply_offline`.  Inside the program's offline budget (per till, customer and day) a
 redemption is applied even into a negative balance — the overdraft is recorded and sent to review;

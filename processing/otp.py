@@ -1,4 +1,4 @@
-"""One-time codes by SMS and the confirmation tokens they buy (PROTOCOL.md B).
+"""One-time codes by SMS and the confirmation tokens they buy (docs/protocol.md B).
 
 Owns: issuing a code (:func:`issue`: the send limits, the code stored hashed, the ``sms_sent`` row
 the limits count), checking it (:func:`verify`: life, attempts, a confirmation token), and spending

@@ -1,4 +1,4 @@
-"""Returns of confirmed purchases (PROTOCOL.md F): partial, cumulative, exact.
+"""Returns of confirmed purchases (docs/protocol.md F): partial, cumulative, exact.
 
 Owns: :func:`add_return`.  Per returned line, the redeemed points go back to the lots they came
 from (a debt first, then the last lot taken) and the earned points are taken back (the line's own

@@ -1,4 +1,4 @@
-"""Purchases on the service: pending → confirm / cancel, and lookup (PROTOCOL.md E, K).
+"""Purchases on the service: pending → confirm / cancel, and lookup (docs/protocol.md E, K).
 
 Owns: the ledger writes of a sale.  Each function runs inside the caller's transaction (the
 exactly-once runner of :mod:`processing.idempotency` wraps it), locks the customer (and the

@@ -1,4 +1,4 @@
-"""Registering customers (PROTOCOL.md C) and the one-off bonuses (welcome, birthday).
+"""Registering customers (docs/protocol.md C) and the one-off bonuses (welcome, birthday).
 
 Owns: :func:`register` (``POST /customers`` and an offline registration pushed later in a batch),
 :func:`grant_welcome_if_due` and :func:`grant_birthday_if_due`.

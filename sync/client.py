@@ -1,11 +1,11 @@
 """The processing service over HTTP: :class:`HttpGateway` implements :class:`cashier.gateway.Gateway`.
 
-Owns: the requests of PROTOCOL.md v1 (``/api/v1`` routes, ``Authorization: Bearer``, an
+Owns: the requests of docs/protocol.md v1 (``/api/v1`` routes, ``Authorization: Bearer``, an
 ``Idempotency-Key`` on mutations, a new ``X-Request-Id`` per attempt), the overall deadline of a
 call, and the classification of what came back into the gateway's outcomes.
 
 One call is one attempt: POSTs are never retried here (the caller retries with the same key and
-its own backoff, OFFLINE.md 9); the transport may retry connects that sent nothing.
+its own backoff, docs/offline.md 9); the transport may retry connects that sent nothing.
 
 The deadline is a true one: a call returns or raises within its ``timeout`` (seconds) whatever the
 server does.  The attempt runs on a worker thread and the caller waits at most that long; each
@@ -593,7 +593,7 @@ def _page(cursor: str | None, limit: int) -> dict[str, str | int]:
 
 def clock_skew(answer: Reply | Health | Mapping[str, Any], local_now: datetime) -> float:
     """How far the till's clock is ahead of the service's, in seconds (negative: behind), from
-    any answer's ``server_time`` (PROTOCOL.md decision 6: warn above 300 s either way).
+    any answer's ``server_time`` (docs/protocol.md decision 6: warn above 300 s either way).
 
     Raises:
         ValueError: the answer carries no server time, or ``local_now`` has no time zone.

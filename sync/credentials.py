@@ -1,6 +1,7 @@
 """Where the till keeps its key: the operating system's keyring, or a documented fallback file.
 
-Owns: :func:`save_token`, :func:`load_token`, :func:`keyring_status`.  The key is stored under the
+Owns: :func:`save_token`, :func:`load_token`, :func:`keyring_status`, :func:`keyring_fix` and
+:func:`locate_token` (where a key is, even when the current setting does not select that place).  The key is stored under the
 service name ``loyalty-till`` with the data folder as the user name (several tills may share one
 computer in a training room).  Where no keyring backend exists (a headless Linux box without a
 Secret Service), the till says so and what to do; with ``LOYALTY_KEYRING=file`` it keeps the key in
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import keyring
 import keyring.errors
@@ -44,6 +47,59 @@ def keyring_status() -> tuple[bool, str]:
             "or set LOYALTY_KEYRING=file to keep the key in a file only this user can read"
         )
     return True, type(backend).__module__ + "." + type(backend).__name__
+
+
+def keyring_fix(folder: Path) -> str:
+    """What to do when :func:`keyring_status` says no keyring is usable."""
+    return _(
+        "install and unlock a keyring (GNOME Keyring or KWallet, with a desktop session), or "
+        "set LOYALTY_KEYRING=file (e.g. `export LOYALTY_KEYRING=file`) to keep the key in "
+        "{path}, readable by this user only"
+    ).format(path=folder / FILE_NAME)
+
+
+@dataclass(frozen=True)
+class KeyPlace:
+    """Where the till's key was found (``store`` is None when nowhere)."""
+
+    store: Literal["keyring", "file"] | None
+    selected: bool
+    """Whether the current ``LOYALTY_KEYRING`` setting reads the key from that place."""
+    path: Path
+
+
+def locate_token(folder: Path) -> KeyPlace:
+    """Look for the key in the selected store first, then in the other one."""
+    path = folder / FILE_NAME
+    if _use_file():
+        if path.is_file():
+            return KeyPlace("file", True, path)
+        return KeyPlace("keyring" if _keyring_has(folder) else None, False, path)
+    if _keyring_has(folder):
+        return KeyPlace("keyring", True, path)
+    return KeyPlace("file" if path.is_file() else None, False, path)
+
+
+def _keyring_has(folder: Path) -> bool:
+    try:
+        return keyring.get_password(SERVICE, str(folder.resolve())) is not None
+    except keyring.errors.KeyringError:
+        return False
+
+
+def unselected_key_advice(place: KeyPlace) -> str | None:
+    """What to do when the key is in the store the current setting does not read (else None)."""
+    if place.store is None or place.selected:
+        return None
+    if place.store == "file":
+        return _(
+            "The till's key is in the file store ({path}), but LOYALTY_KEYRING=file is not set: "
+            "set it (e.g. `export LOYALTY_KEYRING=file`) and run the command again."
+        ).format(path=place.path)
+    return _(
+        "The till's key is in the keyring, but LOYALTY_KEYRING=file is set: unset it "
+        "(`unset LOYALTY_KEYRING`) and run the command again."
+    )
 
 
 def save_token(folder: Path, token: str) -> None:

@@ -1,4 +1,4 @@
-"""The till ↔ processing wire format (PROTOCOL.md v1), as pydantic models both ends share.
+"""The till ↔ processing wire format (docs/protocol.md v1), as pydantic models both ends share.
 
 Owns: request and response shapes, and the formats of amounts on the wire (decimal strings:
 money with 2 decimals, quantities with 3, points at the program's scale).  Clients ignore unknown

@@ -1,4 +1,4 @@
-"""The wire format of customer accounts (PROTOCOL.md B, C, G, H): OTP, registration, balance,
+"""The wire format of customer accounts (docs/protocol.md B, C, G, H): OTP, registration, balance,
 history and coupons.
 
 Owns: request and response shapes of ``/otp/send``, ``/otp/verify``, ``POST /customers`` and

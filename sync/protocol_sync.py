@@ -1,5 +1,5 @@
 """The wire format of what a till pulls for its offline cache besides customers and rules
-(PROTOCOL.md I): the catalogue and the store's cashiers.
+(docs/protocol.md I): the catalogue and the store's cashiers.
 
 Owns: the response shapes of ``GET /sync/catalogue`` and ``GET /sync/cashiers``, in the style of
 :mod:`sync.protocol`: responses ignore unknown fields, money is a decimal string with 2 decimals,

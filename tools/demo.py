@@ -48,8 +48,14 @@ MARKER = "demo-server.txt"
 ENROLLED = "demo till enrolled"
 """The line the launcher prints once the till is enrolled (tests wait for it)."""
 
-CODE_LINE = re.compile(r"^enrolment code for a till of store (?P<store>\S+): (?P<code>\S+)\s*$")
-SERVING_LINE = re.compile(r"^processing service on (?P<url>\S+)\s+\(database: (?P<db>.+)\)\s*$")
+CODE_LINE = re.compile(
+    r"^(?:enrolment code for a till of store|код подключения кассы магазина) "
+    r"(?P<store>\S+): (?P<code>\S+)\s*$"
+)
+SERVING_LINE = re.compile(
+    r"^(?:processing service on|сервис процессинга на) (?P<url>\S+)\s+"
+    r"\((?:database|база данных): (?P<db>.+)\)\s*$"
+)
 CASHIERS_HEADER = re.compile(r"^cashiers of store (?P<store>\S+) \(name, role: PIN\):\s*$")
 CUSTOMERS_HEADER = "customers to try:"
 
@@ -437,6 +443,12 @@ def start_kiosk(data: Path, base: str, output: ServiceOutput) -> subprocess.Pope
     )
 
 
+def typed(name: str) -> str:
+    """How a user types the venv's command `name` from the repo root, as the README writes it
+    (`.venv/bin/cashier`; `.venv\\Scripts\\cashier` on Windows)."""
+    return str(dev.venv_exe(name).relative_to(dev.ROOT)).removesuffix(".exe")
+
+
 def print_guide(output: ServiceOutput, window: bool) -> None:
     """The short block a demo user reads before the window: PINs and customers to try."""
     cashiers, customers = output.guide()
@@ -512,7 +524,8 @@ def wait_for_window(window: subprocess.Popen[Any], service: subprocess.Popen[str
     if code:
         say(
             f"`cashier` exited with code {code}; if it printed its help above, this version has "
-            "no till window yet: use --no-window and the `cashier --data DIR ...` commands"
+            f"no till window yet: use --no-window and the `{typed('cashier')} --data DIR ...` "
+            "commands"
         )
     else:
         say("the till window closed")
@@ -536,7 +549,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         raise DemoError(explain_taken_port(args.host, args.port))
     base = http_base(args.host, args.port)
     command = service_command(args.host, args.port, extra)
-    say("starting the service: processing " + " ".join(command[-(len(extra) + 5) :]))
+    say(f"starting the service: {typed('processing')} " + " ".join(command[-(len(extra) + 5) :]))
     service, output = start_service(command)
     try:
         wait_until_serving(service, output, args.host, args.port)
@@ -562,10 +575,14 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                 if kiosk is not None:
                     stop(kiosk, "kiosk")
         else:
-            say(f"the till from the command line: LOYALTY_KEYRING=file cashier --data {data} ...")
+            say(
+                "the till from the command line: "
+                f"LOYALTY_KEYRING=file {typed('cashier')} --data {data} ..."
+            )
             say(
                 "a till on another computer: start with --host 0.0.0.0 and get it a code with "
-                f"`processing enroll --store {output.store} --db {output.database or 'URL'}`"
+                f"`{typed('processing')} enroll --store {output.store} "
+                f"--db {output.database or 'URL'}`"
             )
             say("the service runs until Ctrl+C")
             while service.poll() is None:

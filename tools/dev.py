@@ -208,10 +208,13 @@ def tool(name: str, module: str | None) -> list[str]:
 def cmd_demo(args: list[str]) -> int:
     """Set up (runtime packages), then run the demo launcher (tools/demo.py): the service with
     demo data, an enrolled demo till, and its window until it closes."""
-    setup(RUNTIME_PACKAGES)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import demo  # tools/demo.py, next to this file (it imports this module as `dev`)
 
+    if "-h" in args or "--help" in args:  # help first: no set-up, nothing installed or started
+        demo.build_parser().print_help()
+        return 0
+    setup(RUNTIME_PACKAGES)
     return demo.main(args)
 
 

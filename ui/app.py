@@ -1,9 +1,11 @@
 """The ``cashier`` command: the till window, or a headless command of :mod:`sync.cli`.
 
-``cashier [--data DIR] [--lang ru|en]`` opens the window; ``cashier enroll|status|sync|queue|sell|
-doctor …`` run without Qt (PySide6 is imported only for the window).  The data folder is
-``--data``, else ``$LOYALTY_TILL_DATA``, else the user data folder; the language ``--lang``, else
-``$LOYALTY_LANG``, else the one saved in the till's settings, else Russian.
+``cashier [till|kiosk|consultant] [--data DIR] [--lang ru|en]`` opens a window; ``cashier
+enroll|status|sync|queue|sell|doctor …`` run without Qt (PySide6 is imported only for a window).
+The data folder is ``--data``, else ``$LOYALTY_TILL_DATA``, else the user data folder; the language
+``--lang``, else ``$LOYALTY_LANG``, else the one saved in the till's settings, else Russian; both
+options go before or after the mode or the command.  The language is chosen before any message
+(the help included) is made.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         help=_("till (default), kiosk (the store tablet's self-registration), consultant"),
     )
     p.add_argument("--data", help=_("the till's data folder"))
-    p.add_argument("--lang", choices=SUPPORTED_LANGUAGES, help=_("the window's language"))
+    p.add_argument(
+        "--lang",
+        choices=SUPPORTED_LANGUAGES,
+        help=_("the language of messages (default: $LOYALTY_LANG, the till's setting, or ru)"),
+    )
     return p
 
 
@@ -64,17 +70,57 @@ def saved_language(folder: Path) -> str | None:
     return text if text in SUPPORTED_LANGUAGES else None
 
 
+def _scan(argv: Sequence[str]) -> tuple[str | None, str | None, str | None]:
+    """``--data``, ``--lang`` (each anywhere before ``--``) and the first word that is no option
+    and no option's value: the command or the mode."""
+    data = lang = command = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            break
+        if arg in ("--data", "--lang"):
+            value = argv[i + 1] if i + 1 < len(argv) else None
+            if arg == "--data":
+                data = value
+            else:
+                lang = value
+            i += 2
+            continue
+        if arg.startswith("--data="):
+            data = arg.split("=", 1)[1]
+        elif arg.startswith("--lang="):
+            lang = arg.split("=", 1)[1]
+        elif command is None and not arg.startswith("-"):
+            command = arg
+        i += 1
+    return data, lang, command
+
+
+def _translate_argparse() -> None:
+    """argparse's own words in the chosen language (as ``sync.cli.translate_argparse``)."""
+    from cashier import i18n
+
+    setattr(argparse, "_", i18n._)  # noqa: B010 - argparse looks its gettext up at call time
+    setattr(argparse, "ngettext", i18n.ngettext)  # noqa: B010
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if any(a in HEADLESS for a in args_list):
+    data, lang, command = _scan(args_list)
+    if command in HEADLESS:
         from sync.cli import main as headless
 
         return headless(args_list)
+    for chosen in (lang, os.environ.get("LOYALTY_LANG"), saved_language(data_folder(data))):
+        if chosen in SUPPORTED_LANGUAGES:
+            set_language(chosen)
+            break
+    _translate_argparse()
     args = _parser().parse_args(args_list)
     folder = data_folder(args.data)
-    lang = args.lang or os.environ.get("LOYALTY_LANG") or saved_language(folder)
-    if lang in SUPPORTED_LANGUAGES:
-        set_language(lang)
+    if args.lang:
+        set_language(args.lang)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -1,4 +1,4 @@
-"""A fault-injecting HTTP/1.1 proxy for reliability tests (OFFLINE.md, "Reliability tests").
+"""A fault-injecting HTTP/1.1 proxy for reliability tests (docs/offline.md, "Reliability tests").
 
 It sits between a till's HTTP client and a real processing service on loopback, and acts per
 request according to a plan::
@@ -52,7 +52,7 @@ _REASONS = {
 }
 _Action = Literal["up", "down", "stop"]
 _CODES = {429: "rate_limited", 500: "internal"}
-"""Error codes of the canned envelope; other 5xx are ``unavailable`` (PROTOCOL.md §2)."""
+"""Error codes of the canned envelope; other 5xx are ``unavailable`` (docs/protocol.md §2)."""
 
 
 class Fault(enum.Enum):
@@ -740,7 +740,7 @@ def _canned(
     *,
     keep_alive: bool,
 ) -> bytes:
-    """An error answer: the protocol's envelope (PROTOCOL.md §2), or ``body`` as a page."""
+    """An error answer: the protocol's envelope (docs/protocol.md §2), or ``body`` as a page."""
     request_id = request_id or str(uuid.uuid4())
     if body is None:
         code = _CODES.get(status, "unavailable" if status >= 500 else "validation_error")

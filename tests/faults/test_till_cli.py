@@ -47,7 +47,7 @@ def test_enroll_sell_online_and_offline_then_sync(
     online = cashier(
         data, "sell", "--customer", "+7 900 123-45-67", "--line", "phones:1000.00", "--pay", "card"
     )
-    assert "Иван П." in online.stdout and online.stdout.strip().endswith("online")
+    assert "Иван П." in online.stdout and online.stdout.strip().endswith("отправлена")
     proxy.down()
     offline = cashier(
         data,
@@ -61,7 +61,7 @@ def test_enroll_sell_online_and_offline_then_sync(
         "--pay",
         "cash",
     )
-    assert "(offline)" in offline.stdout and offline.stdout.strip().endswith("queued")
+    assert "(нет связи)" in offline.stdout and offline.stdout.strip().endswith("в очереди")
     status = json.loads(cashier(data, "status", "--json").stdout)
     assert (status["online"], status["queue"]) == (False, 1)
     waiting = cashier(data, "queue").stdout.splitlines()
@@ -84,7 +84,9 @@ def test_bad_input_says_what_to_do(tmp_path: Path) -> None:
     )
     assert nowhere.returncode == 2 and "не ответил" in nowhere.stderr
     doctor = cashier(data, "doctor", check=False)
-    assert doctor.returncode == 1 and "FAIL" in doctor.stdout and "cashier enroll" in doctor.stdout
+    assert (
+        doctor.returncode == 1 and "ОШИБКА" in doctor.stdout and "cashier enroll" in doctor.stdout
+    )
 
 
 class MemoryKeyring(KeyringBackend):

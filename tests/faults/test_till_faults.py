@@ -1,4 +1,4 @@
-"""OFFLINE.md's fault scenarios against a real processing service behind a fault proxy, each
+"""docs/offline.md's fault scenarios against a real processing service behind a fault proxy, each
 ending with the invariants I1–I6 (see ``world.check_invariants``)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A till (store, Till, sender, puller over HTTP through a fault proxy) against a real service,
-and the invariants I1–I6 of OFFLINE.md checked after every scenario."""
+and the invariants I1–I6 of docs/offline.md checked after every scenario."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def make_world(service: Service, folder: Path, base_url: str, *, budget: float =
 
 # -- invariants -------------------------------------------------------------------------------
 def check_invariants(world: TillWorld, *, seen_done: set[str] | None = None) -> None:
-    """I1–I6 of OFFLINE.md after the queue was drained."""
+    """I1–I6 of docs/offline.md after the queue was drained."""
     with world.store.read() as s:
         local = {sale.id: sale for sale in s.scalars(select(Sale))}
         queued = s.scalar(

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,9 +17,25 @@ from cashier.identifiers import public_key_from_text, verify_wallet_token
 from tests.processing.conftest import _free_port
 
 
-def run(db: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    db: Path, *args: str, check: bool = True, lang: str | None = "en"
+) -> subprocess.CompletedProcess[str]:
+    """``processing --db DB ARGS`` with ``$LOYALTY_LANG`` = ``lang`` (None: unset), run from a
+    folder outside the project (presets and migrations come from the package, not the cwd)."""
     cmd = [sys.executable, "-m", "processing.cli", "--db", str(db), *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    env = {k: v for k, v in os.environ.items() if k != "LOYALTY_LANG"}
+    if lang is not None:
+        env["LOYALTY_LANG"] = lang
+    result = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+        env={**env, "PYTHONIOENCODING": "utf-8"},
+        cwd=tempfile.gettempdir(),
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -26,7 +43,7 @@ def run(db: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess
 
 def test_admin_commands_then_serve(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
-    assert "up to date" in run(db, "migrate").stdout
+    assert "Created the database schema" in run(db, "migrate").stdout
     assert "version 2026-11-01" in run(db, "program", "set", "nbclub").stdout
     assert (
         "iport-msk-1"
@@ -164,3 +181,106 @@ def test_serve_with_workers_takes_the_database_after_the_command(tmp_path: Path)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(30)
+
+
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    from processing.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_migrate_says_what_it_did(tmp_path: Path) -> None:
+    from alembic import command
+
+    from processing.db import alembic_config
+    from processing.models import Base
+
+    head = _head()
+    db = tmp_path / "m.db"
+    created = run(db, "migrate").stdout
+    assert created.startswith(
+        f"Created the database schema at revision {head} ({len(Base.metadata.tables)} tables): "
+    ), created
+    assert str(db) in created
+    assert run(db, "migrate").stdout.startswith(
+        f"The database is already up to date, at revision {head}: "
+    )
+
+    old = tmp_path / "old.db"
+    command.upgrade(alembic_config(f"sqlite:///{old}"), "0002")
+    upgraded = run(old, "migrate").stdout
+    assert upgraded.startswith(f"Upgraded the database from revision 0002 to {head}: "), upgraded
+
+    russian = run(tmp_path / "ru.db", "migrate", lang="ru").stdout
+    assert russian.startswith(f"Схема базы данных создана, ревизия {head} ("), russian
+
+
+def test_migrate_hides_a_password_and_explains_a_database_it_cannot_open(tmp_path: Path) -> None:
+    nowhere = tmp_path / "no" / "such" / "folder" / "p.db"
+    refused = run(nowhere, "migrate", check=False)
+    assert refused.returncode == 2
+    assert "cannot be used" in refused.stderr and "--db" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    from processing.cli import shown_url
+
+    assert shown_url("postgresql://till:s3cret@db.local/loyalty") == (
+        "postgresql://till:***@db.local/loyalty"
+    )
+
+
+ENGLISH = {
+    "migrate": "Created the database schema",
+    "program": "program NBclub is active",
+    "import": "Nothing was imported (1 problem)",
+    "help": "commands:",
+}
+RUSSIAN = {
+    "migrate": "Схема базы данных создана",
+    "program": "программа NBclub включена",
+    "import": "Ничего не импортировано (1 ошибка)",
+    "help": "команды:",
+}
+
+
+@pytest.mark.parametrize(
+    ("env_lang", "flag", "expected"),
+    [
+        (None, [], RUSSIAN),  # the default: Russian, as the till's
+        ("ru", [], RUSSIAN),
+        ("en", [], ENGLISH),
+        ("ru", ["--lang", "en"], ENGLISH),  # --lang wins over $LOYALTY_LANG
+        ("en", ["--lang", "ru"], RUSSIAN),
+    ],
+)
+def test_every_command_speaks_the_same_language(
+    tmp_path: Path, env_lang: str | None, flag: list[str], expected: dict[str, str]
+) -> None:
+    db = tmp_path / "l.db"
+    other = ENGLISH if expected is RUSSIAN else RUSSIAN
+    migrated = run(db, *flag, "migrate", lang=env_lang).stdout
+    program = run(db, "program", "set", "nbclub", *flag, lang=env_lang).stdout  # --lang after
+    bad = tmp_path / "bad.csv"
+    bad.write_text("phone,opening_points\n+79001234567,x\n", encoding="utf-8")
+    imported = run(db, *flag, "import-customers", str(bad), lang=env_lang, check=False)
+    assert imported.returncode == 2
+    helped = run(db, *flag, "--help", lang=env_lang).stdout
+    outputs = {
+        "migrate": migrated,
+        "program": program,
+        "import": imported.stderr,
+        "help": helped,
+    }
+    for key, text in outputs.items():
+        assert expected[key] in text, (key, text)
+        assert other[key] not in text, (key, text)
+    assert ("строка 2" in imported.stderr) is (expected is RUSSIAN), imported.stderr
+
+
+def test_an_unknown_language_is_refused(tmp_path: Path) -> None:
+    refused = run(tmp_path / "x.db", "--lang", "de", "migrate", check=False)
+    assert refused.returncode == 2 and "--lang" in refused.stderr
+    assert not (tmp_path / "x.db").exists()

@@ -7,6 +7,7 @@ processes on SQLite.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -335,6 +336,7 @@ def _cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, "LOYALTY_LANG": "en"},  # the assertions read the English lines
     )
 
 

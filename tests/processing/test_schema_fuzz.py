@@ -4,7 +4,7 @@ Every operation of ``/api/v1/openapi.json`` gets generated requests, valid and i
 coverage phase's boundary cases, then a bounded number of fuzzed examples), sent with the enrolled
 till's token and a fresh ``Idempotency-Key`` each.  Whatever the input, the service must never
 answer 5xx, and every answer that is not a success carries the protocol's error envelope
-``{"error": {"code": str, "message": str, ...}}`` (PROTOCOL.md §2).  ``304 Not Modified`` of
+``{"error": {"code": str, "message": str, ...}}`` (docs/protocol.md §2).  ``304 Not Modified`` of
 ``/sync/rules`` is a documented non-error answer without a body and is exempt.
 
 The document is the one the code generates (loaded at collection, so there is one test per
