@@ -11,11 +11,13 @@ must stay lazy: store a callable or the msgid, and call ``_()`` when the message
 
 from __future__ import annotations
 
+import argparse
 import gettext
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
+from pathlib import Path
 
 from babel.messages.pofile import read_po
 
@@ -24,7 +26,10 @@ SUPPORTED_LANGUAGES = ("ru", "en")
 
 _lock = threading.Lock()
 _catalogues: dict[str, gettext.NullTranslations] = {}
-_language = os.environ.get("LOYALTY_LANG", DEFAULT_LANGUAGE)
+ENV_LANG = "LOYALTY_LANG"
+LANGUAGE_FILE = "language"
+"""The file in a till's data folder where the window's settings keep the chosen language."""
+_language = os.environ.get(ENV_LANG, DEFAULT_LANGUAGE)
 if _language not in SUPPORTED_LANGUAGES:
     _language = DEFAULT_LANGUAGE
 
@@ -116,3 +121,46 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark a string for extraction without translating it now (lazy constants)."""
     return message
+
+
+def option_value(argv: Sequence[str], name: str) -> str | None:
+    """The last value of ``--name VALUE`` / ``--name=VALUE`` anywhere before ``--``."""
+    found = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == name and i + 1 < len(argv):
+            found = argv[i + 1]
+        elif arg.startswith(name + "="):
+            found = arg.split("=", 1)[1]
+    return found
+
+
+def saved_language(folder: Path | None) -> str | None:
+    """The language the window's settings saved in a till's data folder, if any."""
+    if folder is None:
+        return None
+    try:
+        text = (folder / LANGUAGE_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return text if text in SUPPORTED_LANGUAGES else None
+
+
+def choose_language(given: str | None, folder: Path | None = None) -> str:
+    """Set and return the language: ``given`` (``--lang``), else ``$LOYALTY_LANG``, else the one
+    saved in ``folder``, else Russian.  Unsupported values are passed over (the command line's
+    parser refuses a bad ``--lang`` itself)."""
+    for lang in (given, os.environ.get(ENV_LANG), saved_language(folder)):
+        if lang in SUPPORTED_LANGUAGES:
+            set_language(lang)
+            return lang
+    set_language(DEFAULT_LANGUAGE)
+    return DEFAULT_LANGUAGE
+
+
+def translate_argparse() -> None:
+    """argparse's own words (usage, errors, help headings) in the chosen language, as the rest of
+    a command's output; argparse looks its gettext functions up at call time."""
+    setattr(argparse, "_", _)  # noqa: B010
+    setattr(argparse, "ngettext", ngettext)  # noqa: B010

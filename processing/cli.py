@@ -21,7 +21,8 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from cashier.errors import ProgramError
-from cashier.i18n import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES, _, ngettext, set_language
+from cashier.i18n import ENV_LANG, SUPPORTED_LANGUAGES, _, ngettext, option_value
+from cashier.i18n import choose_language as i18n_choose_language
 from cashier.identifiers import sign_wallet_token
 from cashier.program import preset_names
 from processing.admin import AdminError, add_cashier, add_store, create_enrolment_code
@@ -35,8 +36,6 @@ from processing.db import (
 )
 from processing.models import Customer
 from processing.state import NoProgram, active_program, keys, set_program
-
-ENV_LANG = "LOYALTY_LANG"
 
 
 def _epilog() -> str:
@@ -95,19 +94,10 @@ def choose_language(argv: list[str]) -> str:
     Russian (the project's default, as the till's).  ``--lang`` is passed on to the service's
     worker processes through ``$LOYALTY_LANG``.  An unknown ``--lang`` is left to the parser to
     refuse."""
-    given = ""
-    for i, arg in enumerate(argv):  # the last one counts, as with the parser
-        if arg == "--lang" and i + 1 < len(argv):
-            given = argv[i + 1]
-        elif arg.startswith("--lang="):
-            given = arg.split("=", 1)[1]
+    given = option_value(argv, "--lang")
     if given in SUPPORTED_LANGUAGES:
         os.environ[ENV_LANG] = given
-    lang = given if given in SUPPORTED_LANGUAGES else os.environ.get(ENV_LANG, "")
-    if lang not in SUPPORTED_LANGUAGES:
-        lang = DEFAULT_LANGUAGE
-    set_language(lang)
-    return lang
+    return i18n_choose_language(given)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -43,9 +43,6 @@ from sync.runtime import TillRuntime, enroll, read_meta
 from sync.sender import run_forever
 
 ENV_DATA = "LOYALTY_TILL_DATA"
-ENV_LANG = "LOYALTY_LANG"
-LANGUAGE_FILE = "language"
-"""As ``ui.app.LANGUAGE_FILE``: the language the window's settings saved in the data folder."""
 PULL_EVERY_S = 60.0
 PENDING_OTP = "cli_sms_code:"
 """Meta key prefix (+ customer id): the SMS code request ``sell --sms-code`` sent last."""
@@ -743,49 +740,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def translate_argparse() -> None:
-    """argparse's own words (usage, errors) in the till's language, as the rest of the output."""
-    setattr(argparse, "_", i18n._)  # noqa: B010 - argparse looks its gettext up at call time
-    setattr(argparse, "ngettext", i18n.ngettext)  # noqa: B010
-
-
-def option_value(argv: Sequence[str], name: str) -> str | None:
-    """The last value of ``--name VALUE`` / ``--name=VALUE`` anywhere before ``--``."""
-    found = None
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            break
-        if arg == name and i + 1 < len(argv):
-            found = argv[i + 1]
-        elif arg.startswith(name + "="):
-            found = arg.split("=", 1)[1]
-    return found
-
-
-def saved_language(folder: Path) -> str | None:
-    try:
-        text = (folder / LANGUAGE_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return text if text in SUPPORTED_LANGUAGES else None
-
-
 def choose_language(argv: Sequence[str]) -> None:
     """``--lang``, else ``$LOYALTY_LANG``, else the till's saved setting, else Russian: set before
     any message (the help included) is made."""
-    data = option_value(argv, "--data")
-    folder = data_folder(argparse.Namespace(data=data))
-    for lang in (option_value(argv, "--lang"), os.environ.get(ENV_LANG), saved_language(folder)):
-        if lang in SUPPORTED_LANGUAGES:
-            i18n.set_language(lang)
-            return
-    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+    folder = data_folder(argparse.Namespace(data=i18n.option_value(argv, "--data")))
+    i18n.choose_language(i18n.option_value(argv, "--lang"), folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     choose_language(args_list)
-    translate_argparse()
+    i18n.translate_argparse()
     parser = _parser()
     args = parser.parse_args(args_list)
     if not hasattr(args, "func"):

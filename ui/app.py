@@ -17,11 +17,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cashier.i18n import SUPPORTED_LANGUAGES, _, set_language
+from cashier.i18n import (
+    SUPPORTED_LANGUAGES,
+    _,
+    choose_language,
+    set_language,
+    translate_argparse,
+)
 
 MODES = ("till", "kiosk", "consultant")
 HEADLESS = ("enroll", "status", "sync", "queue", "sell", "doctor")
-LANGUAGE_FILE = "language"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,14 +67,6 @@ def data_folder(arg: str | None) -> Path:
     return Path(user_data_dir("loyalty-till", appauthor=False))
 
 
-def saved_language(folder: Path) -> str | None:
-    try:
-        text = (folder / LANGUAGE_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return text if text in SUPPORTED_LANGUAGES else None
-
-
 def _scan(argv: Sequence[str]) -> tuple[str | None, str | None, str | None]:
     """``--data``, ``--lang`` (each anywhere before ``--``) and the first word that is no option
     and no option's value: the command or the mode."""
@@ -97,14 +94,6 @@ def _scan(argv: Sequence[str]) -> tuple[str | None, str | None, str | None]:
     return data, lang, command
 
 
-def _translate_argparse() -> None:
-    """argparse's own words in the chosen language (as ``sync.cli.translate_argparse``)."""
-    from cashier import i18n
-
-    setattr(argparse, "_", i18n._)  # noqa: B010 - argparse looks its gettext up at call time
-    setattr(argparse, "ngettext", i18n.ngettext)  # noqa: B010
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     data, lang, command = _scan(args_list)
@@ -112,11 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sync.cli import main as headless
 
         return headless(args_list)
-    for chosen in (lang, os.environ.get("LOYALTY_LANG"), saved_language(data_folder(data))):
-        if chosen in SUPPORTED_LANGUAGES:
-            set_language(chosen)
-            break
-    _translate_argparse()
+    choose_language(lang, data_folder(data))
+    translate_argparse()
     args = _parser().parse_args(args_list)
     folder = data_folder(args.data)
     if args.lang:

@@ -32,8 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from cashier.errors import UserFacingError
-from cashier.i18n import _
-from ui.app import LANGUAGE_FILE
+from cashier.i18n import LANGUAGE_FILE, _
 from ui.camera import Camera
 from ui.pages import EnrolPage, LoginPage
 from ui.shortcuts import SHORTCUTS
