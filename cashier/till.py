@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from cashier.errors import InvalidIdentifier, UserFacingError
+from cashier.errors import InvalidIdentifier, StoreWriteFailed, UserFacingError
 from cashier.gateway import Ambiguous, Gateway, RateLimited, Rejected, Unreachable
 from cashier.i18n import _
 from cashier.identifiers import (
@@ -482,6 +482,28 @@ class Till:
         q = priced.quote
         offline = priced.served is Served.OFFLINE
         now = self.clock()
+        try:
+            seq, sale = self._write_sale(draft, priced, now)
+        except StoreWriteFailed as exc:  # rolled back whole: the cashier must know and may retry
+            message = _sale_not_saved(exc.kind, self.store)
+            raise StoreWriteFailed(message, kind=exc.kind) from exc.__cause__ or exc
+        draft.hold_key, draft.held = None, Decimal(0)  # the hold became this sale
+        try:
+            served = self._deliver_now(sale.id, seq)
+        except StoreWriteFailed:  # the sale is saved; only the sender's bookkeeping failed
+            served = Served.QUEUED
+        self.end_sale()
+        message = (
+            _("Done: the sale is saved and sent.")
+            if served is Served.ONLINE
+            else _("Done: the sale is saved; it will be sent when the service is reachable.")
+        )
+        return Committed(sale.id, seq, served, q, message, offline)
+
+    def _write_sale(self, draft: Draft, priced: Priced, now: datetime) -> tuple[int, Sale]:
+        """The one durable transaction of :meth:`commit`: the sale's seq and row."""
+        q = priced.quote
+        offline = priced.served is Served.OFFLINE
         with self.store.write() as s:
             held = s.get(Sale, draft.purchase_id)
             if held is not None and held.state != "holding":
@@ -537,15 +559,7 @@ class Till:
                 if cached is not None and cached.balance is not None:
                     cached.balance -= q.redeem_points  # until the service's next figure
             seq = queued.seq
-        draft.hold_key, draft.held = None, Decimal(0)  # the hold became this sale
-        served = self._deliver_now(sale.id, seq)
-        self.end_sale()
-        message = (
-            _("Done: the sale is saved and sent.")
-            if served is Served.ONLINE
-            else _("Done: the sale is saved; it will be sent when the service is reachable.")
-        )
-        return Committed(sale.id, seq, served, q, message, offline)
+        return seq, sale
 
     def _deliver_now(self, sale_id: str, seq: int) -> Served:
         served = self._delivered(seq)
@@ -947,6 +961,26 @@ class Till:
                 or 0
             )
         return {"depth": int(depth), "oldest": oldest, "review": int(review)}
+
+
+def _sale_not_saved(kind: str, store: Store) -> str:
+    """What the cashier is told when the disk refused the sale's transaction."""
+    if kind == "full":
+        text = _(
+            "The till's disk is full: the sale was NOT saved. Free space on the disk that holds "
+            "{folder} (or call support), then press Pay again."
+        )
+    elif kind == "read_only":
+        text = _(
+            "The till's disk is read-only: the sale was NOT saved. Make {folder} writable again "
+            "(or call support), then press Pay again."
+        )
+    else:
+        text = _(
+            "The till could not write to its disk (an I/O error): the sale was NOT saved. Check "
+            "the disk that holds {folder} (or call support), then press Pay again."
+        )
+    return text.format(folder=store.folder)
 
 
 __all__ = [

@@ -127,6 +127,22 @@ def _apply(
     known = session.get(SyncItem, (till.device_id, item.seq))
     if known is not None:
         if known.idempotency_key != item.idempotency_key:
+            _review_once(
+                session,
+                ReviewItem(
+                    kind="seq_reused",
+                    device_id=till.device_id,
+                    store_id=till.store_id,
+                    customer_id=_customer_of(dict(item.body)),
+                    purchase_id=_subject(item) if item.kind in _PURCHASE_KINDS else None,
+                    reason=(
+                        f"{item.kind} #{item.seq} ({item.idempotency_key}): the till reused "
+                        f"sequence number {item.seq}: its database was probably restored from an "
+                        "old copy or copied without its -wal; the operation was not applied."
+                    ),
+                    created_at=now,
+                ),
+            )
             return _refuse_only(
                 item,
                 "seq_reused",
@@ -257,6 +273,18 @@ def _error_outcome(exc: ApiError) -> Outcome:
         {"error": {"code": exc.code, "message": exc.message, "retryable": exc.retryable}},
         None,
     )
+
+
+def _review_once(session: Session, review: ReviewItem) -> None:
+    """Record ``review`` unless the same one is already there (a till resending a batch whose
+    answer it lost must not fill the admin's list with copies)."""
+    same = select(ReviewItem.id).where(
+        ReviewItem.kind == review.kind,
+        ReviewItem.device_id == review.device_id,
+        ReviewItem.reason == review.reason,
+    )
+    if session.scalars(same.limit(1)).first() is None:
+        session.add(review)
 
 
 def _refuse_only(item: BatchItem, code: str, message: str) -> ItemResult:

@@ -10,6 +10,8 @@ the service said per item:
 - a transport failure (unreachable, ambiguous, 5xx, 429) → nothing changes but the attempt count:
   the same items with the same keys go again after a capped exponential backoff with full jitter
   (``Retry-After`` honoured).  A transport failure never drops or reorders an item.
+- the till's own disk refusing a write (full, I/O error, read-only) backs off the same way: an
+  item the service already accepted stays queued and goes again with the same key (``duplicate``).
 
 While backing off the till counts as offline: a sale does not wait for the network at all then.
 """
@@ -29,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cashier.errors import StoreWriteFailed
 from cashier.gateway import Ambiguous, Gateway, RateLimited, Rejected, Unreachable
 from cashier.store.db import Store
 from cashier.store.models import CachedCustomer, Meta, OutboxItem, Sale
@@ -108,6 +111,9 @@ class Sender:
             return Drained(error="busy")
         try:
             return self._drain(budget)
+        except StoreWriteFailed as exc:  # the till's disk refused: back off like a failed send
+            self._fail(exc.message)
+            return Drained(error=exc.message)
         finally:
             self._lock.release()
 

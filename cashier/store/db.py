@@ -6,10 +6,24 @@ committed sale survives a power cut), foreign keys, a busy timeout, ``BEGIN IMME
 keeps it), a lock so a second copy of the till on the same folder refuses to start (two senders on
 one queue is how sales get doubled), and ``PRAGMA quick_check`` at start: a damaged database stops
 loyalty operations with a message instead of guessing.
+
+Two more checks guard against what SQLite cannot see by itself:
+
+- a write the disk refuses (full, I/O error, read-only) surfaces as
+  :class:`cashier.errors.StoreWriteFailed` with a message the cashier can act on, never as a raw
+  ``OperationalError``; the transaction is rolled back whole, and the till writes again as soon as
+  there is space;
+- a hot ``-wal`` deleted after a crash (the ``-shm`` index left behind still counts committed frames
+  that were never copied into the database) loses committed sales without any damage
+  ``quick_check`` could find: the store opens unhealthy, and stays so (a marker file) until
+  support restores the database.  A database file copied *without* its ``-wal`` to another folder
+  leaves no such trace here; the service notices it (the till's sequence numbers are reused and
+  refused as ``seq_reused``).
 """
 
 from __future__ import annotations
 
+import struct
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,15 +33,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from cashier.errors import UserFacingError
+from cashier.errors import StoreWriteFailed, UserFacingError
 from cashier.i18n import _
 
 DB_NAME = "till.db"
 LOCK_NAME = "till.lock"
 READ_ONLY = "till_read_only"
+WAL_LOST_NAME = "till.wal-lost"
+"""A marker left when a hot ``-wal`` was found deleted: the store opens unhealthy while it exists."""
 
 
 class StoreLocked(UserFacingError):
@@ -52,9 +68,19 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction: committed (durably) when the block ends, rolled back on error."""
-        with self.factory() as session, session.begin():
-            yield session
+        """A write transaction: committed (durably) when the block ends, rolled back on error.
+
+        Raises:
+            StoreWriteFailed: the disk is full, failed or is read-only (nothing was written).
+        """
+        try:
+            with self.factory() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            kind = write_failure(exc)
+            if kind is None:
+                raise
+            raise StoreWriteFailed(_write_failed_message(kind, self.folder), kind=kind) from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -84,6 +110,7 @@ def open_store(folder: Path | str, *, migrate: bool = True) -> Store:
     folder.mkdir(parents=True, exist_ok=True)
     lock = _lock(folder / LOCK_NAME)
     try:
+        lost = _lost_wal(folder)  # before any connection rebuilds the index
         url = f"sqlite:///{folder / DB_NAME}"
         engine = make_engine(url)
         if migrate and _revision(engine) != HEAD_REVISION:
@@ -98,6 +125,8 @@ def open_store(folder: Path | str, *, migrate: bool = True) -> Store:
             _lock_file=lock,
         )
         store.healthy, store.problem = _quick_check(engine)
+        if store.healthy and lost is not None:
+            store.healthy, store.problem = False, lost
         return store
     except BaseException:
         _unlock(lock)
@@ -138,6 +167,79 @@ def _quick_check(engine: Engine) -> tuple[bool, str | None]:
     if rows == ["ok"]:
         return True, None
     return False, _damaged("; ".join(str(r) for r in rows[:3]))
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """``"full"``, ``"io"`` or ``"read_only"`` when ``exc`` is the disk refusing a write."""
+    orig = getattr(exc, "orig", exc)
+    name = str(getattr(orig, "sqlite_errorname", "") or "")
+    said = str(orig).lower()
+    if name == "SQLITE_FULL" or "database or disk is full" in said:
+        return "full"
+    if name.startswith("SQLITE_READONLY") or "readonly database" in said:
+        return "read_only"
+    if name.startswith("SQLITE_IOERR") or "disk i/o error" in said:
+        return "io"
+    return None
+
+
+def _write_failed_message(kind: str, folder: Path) -> str:
+    if kind == "full":
+        said = _(
+            "The till's disk is full: nothing was saved. Free space on the disk that holds "
+            "{folder} (or call support), then try again."
+        )
+    elif kind == "read_only":
+        said = _(
+            "The till's disk is read-only: nothing was saved. Make {folder} writable again "
+            "(or call support), then try again."
+        )
+    else:
+        said = _(
+            "The till could not write to its disk (an I/O error): nothing was saved. Check the "
+            "disk that holds {folder} (or call support), then try again."
+        )
+    return said.format(folder=folder)
+
+
+def _lost_wal(folder: Path) -> str | None:
+    """Why the database cannot be trusted because its hot ``-wal`` was deleted, or ``None``.
+
+    After a crash SQLite leaves ``till.db-wal`` (committed frames not yet copied into the
+    database) and ``till.db-shm`` (their index); a clean close removes both.  An index whose
+    header counts more frames (``mxFrame``) than were copied back (``nBackfill``), with no
+    ``-wal`` beside it, means committed transactions were thrown away: the database file alone
+    looks perfectly healthy, so only this trace tells.  The verdict is kept in a marker file,
+    because the first connection rebuilds the index and the trace is gone.
+    """
+    marker = folder / WAL_LOST_NAME
+    if marker.exists():
+        return marker.read_text(encoding="utf-8") or _wal_lost_message(folder)
+    shm, wal = folder / (DB_NAME + "-shm"), folder / (DB_NAME + "-wal")
+    if not shm.exists() or wal.exists() or not (folder / DB_NAME).exists():
+        return None
+    try:
+        header = shm.read_bytes()[:136]
+    except OSError:
+        return None
+    if len(header) < 100:
+        return None
+    max_frame = struct.unpack_from("=I", header, 16)[0]  # WalIndexHdr.mxFrame (native order)
+    backfilled = struct.unpack_from("=I", header, 96)[0]  # WalCkptInfo.nBackfill
+    if max_frame <= backfilled:
+        return None  # everything committed was already in the database: nothing was lost
+    message = _wal_lost_message(folder)
+    marker.write_text(message, encoding="utf-8")
+    return message
+
+
+def _wal_lost_message(folder: Path) -> str:
+    return _(
+        "The till's database lost its journal (till.db-wal was deleted after the till stopped "
+        "abnormally): the last sales may be missing from it. Loyalty operations are stopped so "
+        "nothing diverges: sell without loyalty and call support to restore {folder} from a "
+        "backup (then delete the file till.wal-lost)."
+    ).format(folder=folder)
 
 
 def _damaged(detail: str) -> str:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
+from cashier.errors import StoreWriteFailed
 from cashier.money import parse_quantity
 from cashier.store.db import StoreLocked, open_store
 from cashier.store.models import OutboxItem, Sale
@@ -241,9 +242,11 @@ def test_15_a_full_disk_confirms_nothing_and_recovers(world: TillWorld, proxy: F
     event.listen(world.store.engine, "connect", tiny)
     with world.store.read() as s:
         before = s.scalar(select(func.count()).select_from(Sale))
-    with pytest.raises(OperationalError, match="full"):  # noqa: PT012 - fill until it fails
+    with pytest.raises(StoreWriteFailed) as failed:  # noqa: PT012 - fill until it fails
         for _ in range(50):
             world.sell("100.00")
+    assert failed.value.kind == "full" and failed.value.code == "disk_full"
+    assert isinstance(failed.value.__cause__, OperationalError)
     with world.store.read() as s:
         sales = s.scalar(select(func.count()).select_from(Sale))
         items = s.scalar(select(func.count()).select_from(OutboxItem))
