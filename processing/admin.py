@@ -3,6 +3,9 @@
 Owns: the operations behind ``processing store add``, ``processing enroll`` and ``processing
 cashier add``, and the exchange of a one-time enrolment code for a device token
 (``POST /api/v1/devices/enroll``).  Codes and tokens are stored hashed.
+
+Messages for the admin (:class:`AdminError`) are in the language of the run (``cashier.i18n``); the
+reasons of :class:`EnrolmentRefused` are the API's and stay English, as its other error messages.
 """
 
 from __future__ import annotations
@@ -14,11 +17,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cashier.i18n import N_, _
 from processing.models import Cashier, Chain, Device, EnrolmentCode, Store
 from processing.security import hash_pin, hash_token, new_enrolment_code, new_token, normalise_code
 
 ENROLMENT_TTL = timedelta(hours=24)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ROLES = ("cashier", "senior")
+_ROLE_LABELS = {"cashier": N_("cashier"), "senior": N_("senior")}
+
+
+def role_label(role: str) -> str:
+    """A cashier's role as printed for an admin ("senior" → "старший кассир" in Russian)."""
+    label = _ROLE_LABELS.get(role)
+    return _(label) if label else role
 
 
 class AdminError(ValueError):
@@ -28,11 +40,18 @@ class AdminError(ValueError):
 def add_store(
     session: Session, store_id: str, chain_id: str, name: str, chain_name: str | None = None
 ) -> Store:
-    for label, value in (("store id", store_id), ("chain id", chain_id)):
-        if not _ID_RE.match(value):
-            raise AdminError(
-                f"The {label} {value!r} is not valid: use lowercase letters, digits, '-' or '_'."
-            )
+    if not _ID_RE.match(store_id):
+        raise AdminError(
+            _(
+                "The store id {value} is not valid: use lowercase letters, digits, '-' or '_'."
+            ).format(value=repr(store_id))
+        )
+    if not _ID_RE.match(chain_id):
+        raise AdminError(
+            _(
+                "The chain id {value} is not valid: use lowercase letters, digits, '-' or '_'."
+            ).format(value=repr(chain_id))
+        )
     chain = session.get(Chain, chain_id)
     if chain is None:
         session.add(Chain(id=chain_id, name=chain_name or chain_id))
@@ -41,7 +60,11 @@ def add_store(
     store = session.get(Store, store_id)
     if store is not None:
         if store.chain_id != chain_id:
-            raise AdminError(f"The store {store_id} already belongs to the chain {store.chain_id}.")
+            raise AdminError(
+                _("The store {store} already belongs to the chain {chain}.").format(
+                    store=store_id, chain=store.chain_id
+                )
+            )
         store.name = name
     else:
         store = Store(id=store_id, chain_id=chain_id, name=name)
@@ -53,9 +76,7 @@ def add_store(
 def create_enrolment_code(session: Session, store_id: str, now: datetime) -> tuple[str, datetime]:
     """A one-time code a till exchanges for its device token; valid for 24 hours."""
     if session.get(Store, store_id) is None:
-        raise AdminError(
-            f"There is no store {store_id}. Add it first: processing store add --id {store_id} ..."
-        )
+        raise AdminError(_no_store(store_id))
     code = new_enrolment_code()
     expires = now + ENROLMENT_TTL
     session.add(
@@ -68,6 +89,12 @@ def create_enrolment_code(session: Session, store_id: str, now: datetime) -> tup
     )
     session.flush()
     return code, expires
+
+
+def _no_store(store_id: str) -> str:
+    return _(
+        "There is no store {store}. Add it first: processing store add --id {store} ..."
+    ).format(store=store_id)
 
 
 class EnrolmentRefused(Exception):
@@ -111,13 +138,11 @@ def add_cashier(
     session: Session, store_id: str, name: str, pin: str, role: str = "cashier"
 ) -> Cashier:
     if session.get(Store, store_id) is None:
-        raise AdminError(
-            f"There is no store {store_id}. Add it first: processing store add --id {store_id} ..."
-        )
+        raise AdminError(_no_store(store_id))
     if not re.fullmatch(r"\d{4,8}", pin):
-        raise AdminError("A PIN is 4 to 8 digits.")
-    if role not in ("cashier", "senior"):
-        raise AdminError("The role is cashier or senior.")
+        raise AdminError(_("A PIN is 4 to 8 digits."))
+    if role not in ROLES:
+        raise AdminError(_("The role is cashier or senior."))
     cashier = Cashier(
         id=f"k_{uuid.uuid4().hex[:8]}",
         store_id=store_id,

@@ -3,7 +3,8 @@
 Owns: argument parsing and printing only; every operation lives in a module of its own.  Every
 command prints in one language: ``--lang ru|en`` (before or after the command), else
 ``$LOYALTY_LANG``, else Russian, as the till.  Errors print what happened and what to do, and exit
-with 2.
+with 2.  Output into a pipe that closes early (``processing report stores | head -3``) ends quietly
+with 141, as a command stopped by SIGPIPE does, instead of a traceback.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from cashier.i18n import ENV_LANG, SUPPORTED_LANGUAGES, _, ngettext, option_valu
 from cashier.i18n import choose_language as i18n_choose_language
 from cashier.identifiers import sign_wallet_token
 from cashier.program import preset_names
-from processing.admin import AdminError, add_cashier, add_store, create_enrolment_code
+from processing.admin import (
+    AdminError,
+    add_cashier,
+    add_store,
+    create_enrolment_code,
+    role_label,
+)
 from processing.db import (
     READ_ONLY,
     default_url,
@@ -60,7 +67,40 @@ PostgreSQL: --db postgresql://user:password@host/dbname"""
     )
 
 
+PIPE_CLOSED = 141
+"""The exit status when whatever read the output closed it early: 128 + SIGPIPE, what a shell
+reports for a command stopped by SIGPIPE (``| head``)."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a closed pipe on stdout (``| head``) ends it quietly (docs.python.org,
+    signal, "Note on SIGPIPE").  The output is flushed here, help and usage errors included, so a
+    closed pipe is found while it can still be handled, not at the interpreter's exit."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return PIPE_CLOSED
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device: what is still buffered then goes nowhere, and the
+    interpreter's own flush at exit succeeds instead of printing "Exception ignored ...
+    BrokenPipeError"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # not a file descriptor (stdout replaced in-process): nothing to point
+    finally:
+        os.close(devnull)
+
+
+def _main(argv: list[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     choose_language(args_list)
     parser = _parser()
@@ -405,7 +445,7 @@ def cmd_cashier_add(args: argparse.Namespace) -> int:
         cashier = add_cashier(session, args.store, args.name, args.pin, args.role)
     print(
         _("cashier {id} ({name}, {role}) in store {store}").format(
-            id=cashier.id, name=cashier.name, role=cashier.role, store=args.store
+            id=cashier.id, name=cashier.name, role=role_label(cashier.role), store=args.store
         )
     )
     return 0
@@ -526,11 +566,13 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_review_resolve(args: argparse.Namespace) -> int:
-    from processing.reports import resolve_review
+    from processing.reports import resolve_review, review_kind_label
 
     with transaction(_factory(args)) as session:
         row = resolve_review(session, args.id, now=datetime.now(UTC), note=args.note)
-    print(_("review item {id} ({kind}) resolved").format(id=row.id, kind=row.kind))
+    print(
+        _("review item {id} ({kind}) resolved").format(id=row.id, kind=review_kind_label(row.kind))
+    )
     return 0
 
 

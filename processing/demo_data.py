@@ -9,6 +9,10 @@ personal coupons.
 Everything is deterministic: one ``random.Random(seed)`` and the caller's ``now``; no wall clock.
 The caller owns the transaction (``with transaction(factory) as session: load_demo_data(...)``).
 Rows go in with bulk inserts so 1 000 customers load in a few seconds on SQLite.
+
+What it prints (:meth:`DemoSummary.describe`, :func:`demo_store_guide`) is in the language of the
+run; ``tools/demo.py`` reads the guide's lines in both languages (keep their shape: a header line,
+then ``    label: value`` lines).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from cashier.errors import InvalidPhone
+from cashier.i18n import _, ngettext
 from cashier.identifiers import ean13_check_digit, normalize_phone
 from cashier.ledger import (
     Lot,
@@ -39,6 +44,7 @@ from cashier.ledger_time import add_months
 from cashier.money import Kopecks, format_money
 from cashier.program import PaymentMethod, Program
 from cashier.quote import CartLine, CustomerState, Payment, quote
+from processing.admin import role_label
 from processing.models import (
     Card,
     Cashier,
@@ -113,10 +119,27 @@ class DemoSummary:
     def headline(self) -> str:
         """One line: what was loaded (the program version and the counts)."""
         tiers = ", ".join(f"{code} {count}" for code, count in sorted(self.tiers.items()))
-        return (
-            f"demo data loaded: program {self.program_version}; {self.chains} chains, "
-            f"{len(self.stores)} stores, {self.cashiers} cashiers, {self.catalogue_items} goods, "
-            f"{self.customers} customers ({tiers}), {self.purchases} purchases, {self.coupons} coupons"
+        counts = [
+            ngettext("{count} chain", "{count} chains", self.chains).format(count=self.chains),
+            ngettext("{count} store", "{count} stores", len(self.stores)).format(
+                count=len(self.stores)
+            ),
+            ngettext("{count} cashier", "{count} cashiers", self.cashiers).format(
+                count=self.cashiers
+            ),
+            ngettext("{count} good", "{count} goods", self.catalogue_items).format(
+                count=self.catalogue_items
+            ),
+            ngettext(
+                "{count} customer ({tiers})", "{count} customers ({tiers})", self.customers
+            ).format(count=self.customers, tiers=tiers),
+            ngettext("{count} purchase", "{count} purchases", self.purchases).format(
+                count=self.purchases
+            ),
+            ngettext("{count} coupon", "{count} coupons", self.coupons).format(count=self.coupons),
+        ]
+        return _("demo data loaded: program {version}; {counts}").format(
+            version=self.program_version, counts=", ".join(counts)
         )
 
     def describe(self) -> str:
@@ -131,7 +154,8 @@ class DemoSummary:
             self.start_phone,
             self.unverified_phone,
         )
-        return f"{self.headline()}\n{customers}\ncashier PINs (first stores):\n{pins}"
+        pins_header = _("cashier PINs (first stores):")
+        return f"{self.headline()}\n{customers}\n{pins_header}\n{pins}"
 
 
 def _customers_to_try(
@@ -143,13 +167,20 @@ def _customers_to_try(
 ) -> str:
     """The "customers to try" block: a header line, then one indented ``label: phone`` per line."""
     rows = [
-        (f"Gold, verified, with card {card}" if card else "Gold, verified", gold),
-        ("Silver", silver),
-        ("Start, with pending points", start),
-        ("phone not verified (cannot spend)", unverified),
+        (
+            _("Gold, verified, with card {card}").format(card=card)
+            if card
+            else _("Gold, verified"),
+            gold,
+        ),
+        ("Silver", silver),  # the tier's name in the program, as the till shows it
+        (_("Start, with pending points"), start),
+        (_("phone not verified (cannot spend)"), unverified),
     ]
-    return "customers to try:\n" + "\n".join(
-        f"    {label}: {phone}" for label, phone in rows if phone
+    return (
+        _("customers to try:")
+        + "\n"
+        + "\n".join(f"    {label}: {phone}" for label, phone in rows if phone)
     )
 
 
@@ -178,7 +209,7 @@ def demo_store_guide(session: Session) -> str:
     )
     present = [phone if phone in found else None for phone in phones]
     lines = [_customers_to_try(present[0], card, present[1], present[2], present[3])]
-    lines.append(f"cashiers of store {DEMO_STORE} (name, role: PIN):")
+    lines.append(_("cashiers of store {store} (name, role: PIN):").format(store=DEMO_STORE))
     for cashier_id, pin in sorted(DEMO_PINS.items()):
         cashier = session.get(Cashier, cashier_id)
         if cashier is None or cashier.store_id != DEMO_STORE:
@@ -186,7 +217,7 @@ def demo_store_guide(session: Session) -> str:
         if not verify_pin(pin, cashier.pin_hash):
             cashier.pin_hash = hash_pin(pin)
             session.flush()
-        lines.append(f"    {cashier.name}, {cashier.role}: {pin}")
+        lines.append(f"    {cashier.name}, {role_label(cashier.role)}: {pin}")
     return "\n".join(lines)
 
 
@@ -595,7 +626,7 @@ class _Loader:
                 session.add(Store(id=store_id, chain_id=chain_id, name=name))
         session.flush()
         pins: dict[str, str] = {}
-        for store_id, _, _ in STORES:
+        for store_id, _chain, _name in STORES:
             for n, role in ((1, "senior"), (2, "cashier")):
                 cashier_id = f"k_{store_id}_{n}"
                 pin = f"{self.rng.randint(0, 9999):04d}"  # drawn anyway: the rest stays the same
@@ -668,7 +699,7 @@ class _Loader:
             left -= item.price
         if not cart:
             cart.append((min(goods, key=lambda i: i.price), 1000))
-        for _ in range(rng.choice((0, 0, 1, 1, 1, 2))):
+        for _more in range(rng.choice((0, 0, 1, 1, 1, 2))):
             extra = self._extra(goods, cart)
             if extra is not None:
                 cart.append(extra)
@@ -739,7 +770,7 @@ class _Loader:
                     rng.randint(1, window_days - 1), int(spend * w / sum(weights)), favourite
                 )
             )
-        for _ in range(old):
+        for _old in range(old):
             days = rng.randint(window_days + 1, history_days - 1)
             plans.append(self._random_plan(days, rng.randint(2_000, 60_000) * 100, favourite))
         plans.sort(key=lambda p: p.at)
@@ -840,7 +871,7 @@ class _Loader:
         for line in q.lines:  # redemption is written per line, as the service's confirm does
             if line.redeem_points <= 0:
                 continue
-            takes, _ = plan_consumption(
+            takes, _rest = plan_consumption(
                 program, account.lot_views(), line.redeem_points, at, account.last_purchase_at
             )
             for taken_from, take in takes:
@@ -1232,13 +1263,21 @@ def _check_empty(session: Session, customers: int, now: datetime) -> None:
         )
     if customers < len(_DEMO):
         raise ValueError(
-            f"load_demo_data needs at least {len(_DEMO)} customers (the demo identities)"
+            _(
+                "Demo data needs at least {count} customers (the demo identities): "
+                "use --customers {count} or more."
+            ).format(count=len(_DEMO))
         )
     existing = int(session.scalar(select(func.count()).select_from(Customer)) or 0)
     if existing:
         raise ValueError(
-            f"The database already has {existing} customers: demo data loads only into an empty database. "
-            "Use a new database file (or drop and migrate this one) and load again."
+            ngettext(
+                "The database already has {count} customer: demo data loads only into an empty "
+                "database. Use a new database file (or drop and migrate this one) and load again.",
+                "The database already has {count} customers: demo data loads only into an empty "
+                "database. Use a new database file (or drop and migrate this one) and load again.",
+                existing,
+            ).format(count=existing)
         )
 
 

@@ -16,6 +16,8 @@ Conventions:
   points redeemed ``redeem`` entries (holds and releases are not redemptions); returns and refunds
   are booked to the store of the purchase returned; overdrafts are confirmed purchases with
   ``purchases.overdraft`` above zero; the offline share is offline purchases / purchases.
+* Text is in the language of the run (``cashier.i18n``); JSON keys and values are not translated
+  (``unknown``, ``(no chain)``, review kinds and chain ids stay as they are, for programs to read).
 * Cross-chain: every ``redeem`` entry is points spent in its ``chain_id``; the lot it names tells
   where they were earned.  A redeem with no lot (a loose entry: an offline overdraft) was earned
   nowhere: ``unknown``.  A lot with no chain (an opening balance imported without ``--store``, a
@@ -34,6 +36,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, case, cast, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
+from cashier.i18n import N_, _
 from cashier.money import Kopecks, display_money, format_money
 from processing.models import (
     AuditRecord,
@@ -47,12 +50,19 @@ from processing.models import (
 
 POINT_UNITS = 10_000
 """The ledger keeps points with 4 decimals: sums run over integer ten-thousandths."""
-UNKNOWN = "unknown"
-"""Where points spent by a loose redeem entry (an overdraft) were earned: nowhere known."""
-NO_CHAIN = "(no chain)"
+UNKNOWN = N_("unknown")
+"""Where points spent by a loose redeem entry (an overdraft) were earned: nowhere known.  The JSON
+forms keep it as it is; the text forms show it translated (:func:`chain_label`)."""
+NO_CHAIN = N_("(no chain)")
 """A lot or redeem entry that names no chain (bonuses, opening balances without a store)."""
-NO_STORE = "(no store)"
+NO_STORE = N_("(no store)")
 REVIEW_KINDS = ("overdraft", "rejected", "seq_gap")
+_KIND_LABELS = {
+    "overdraft": N_("overdraft"),
+    "rejected": N_("rejected offline item"),
+    "seq_gap": N_("sequence gap"),
+    "seq_reused": N_("reused sequence number"),
+}
 
 
 class ReportError(ValueError):
@@ -64,7 +74,7 @@ def display_points(points: Decimal) -> str:
     """Points for an admin to read: ``Decimal("1234.5000")`` → ``"1 234,5"`` (thin spaces)."""
     sign = "−" if points < 0 else ""
     text = plain_points(abs(points))
-    whole, _, frac = text.partition(".")
+    whole, _point, frac = text.partition(".")
     grouped = f"{int(whole):,}".replace(",", "\u202f")
     return f"{sign}{grouped}" + (f",{frac}" if frac else "")
 
@@ -85,6 +95,27 @@ def _points_units(column: Any) -> ColumnElement[Any]:
     return func.sum(cast(func.round(column * POINT_UNITS), BigInteger))
 
 
+def chain_label(chain: str | None) -> str:
+    """A chain id as a text report shows it: ``unknown`` and ``(no chain)`` translated."""
+    if chain is None or chain == NO_CHAIN:
+        return _(NO_CHAIN)
+    return _(UNKNOWN) if chain == UNKNOWN else chain
+
+
+def review_kind_label(kind: str) -> str:
+    """A review item's kind as the text list shows it (``seq_gap`` → "sequence gap")."""
+    label = _KIND_LABELS.get(kind)
+    return _(label) if label else kind
+
+
+def columns(names: str, count: int) -> list[str]:
+    """A table's ``|``-separated column headers, translated as one message (short words alone
+    would clash with other catalogues' messages); the English ones if a translation has not
+    ``count`` of them."""
+    translated = _(names).split("|")
+    return translated if len(translated) == count else names.split("|")
+
+
 # --- periods -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Period:
@@ -102,9 +133,16 @@ class Period:
         return out
 
     def describe(self) -> str:
-        start = f"{self.since:%Y-%m-%d %H:%M}" if self.since else "the beginning"
-        end = f"{self.until:%Y-%m-%d %H:%M}" if self.until else "now"
-        return f"from {start} to {end} UTC"
+        """``from 2026-11-01 00:00 to 2026-12-01 00:00 UTC`` in the language of the run."""
+        start = f"{self.since:%Y-%m-%d %H:%M}" if self.since else None
+        end = f"{self.until:%Y-%m-%d %H:%M}" if self.until else None
+        if start and end:
+            return _("from {start} to {end} UTC").format(start=start, end=end)
+        if start:
+            return _("from {start} to now UTC").format(start=start)
+        if end:
+            return _("from the beginning to {end} UTC").format(end=end)
+        return _("from the beginning to now UTC")
 
     def as_json(self) -> dict[str, str | None]:
         return {
@@ -117,7 +155,9 @@ def period_of_days(since: date | None, until: date | None) -> Period:
     """Whole UTC days: ``since`` from its midnight, ``until`` up to the end of that day."""
     if since is not None and until is not None and until < since:
         raise ReportError(
-            f"--until {until:%Y-%m-%d} is before --since {since:%Y-%m-%d}: swap them."
+            _("--until {until} is before --since {since}: swap them.").format(
+                until=f"{until:%Y-%m-%d}", since=f"{since:%Y-%m-%d}"
+            )
         )
     return Period(
         datetime.combine(since, time(0), UTC) if since else None,
@@ -131,7 +171,9 @@ def parse_day(text: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise ReportError(
-            f"{text!r} is not a date: use YYYY-MM-DD, e.g. --since 2026-11-01."
+            _("{text} is not a date: use YYYY-MM-DD, e.g. --since 2026-11-01.").format(
+                text=repr(text)
+            )
         ) from None
 
 
@@ -185,12 +227,15 @@ def resolve_review(
     item = session.get(ReviewItem, item_id, with_for_update=True)
     if item is None:
         raise ReportError(
-            f"There is no review item {item_id}. `processing review --all` lists them."
+            _("There is no review item {id}. `processing review --all` lists them.").format(
+                id=item_id
+            )
         )
     if item.resolved_at is not None:
         raise ReportError(
-            f"Review item {item_id} was already resolved at {item.resolved_at:%Y-%m-%d %H:%M} UTC; "
-            "nothing to do."
+            _("Review item {id} was already resolved at {at} UTC; nothing to do.").format(
+                id=item_id, at=f"{item.resolved_at:%Y-%m-%d %H:%M}"
+            )
         )
     item.resolved_at = now
     session.add(
@@ -230,17 +275,18 @@ def review_as_json(rows: Sequence[ReviewRow]) -> list[dict[str, Any]]:
 
 def review_as_text(rows: Sequence[ReviewRow], *, include_resolved: bool = False) -> str:
     if not rows:
-        return "nothing to review" if not include_resolved else "no review items"
-    headers = ["id", "when (UTC)", "kind", "store", "device", "customer", "purchase", "points"]
-    if include_resolved:
-        headers.append("resolved")
-    headers.append("reason")
+        return _("nothing to review") if not include_resolved else _("no review items")
+    headers = columns(
+        "id|when (UTC)|kind|store|device|customer|purchase|points|resolved|reason", 10
+    )
+    if not include_resolved:
+        del headers[8]
     body = []
     for r in rows:
         cells = [
             str(r.id),
             f"{r.created_at:%Y-%m-%d %H:%M}",
-            r.kind,
+            review_kind_label(r.kind),
             r.store_id or "",
             r.device_id or "",
             r.customer_id or "",
@@ -426,19 +472,11 @@ def stores_as_json(report: StoresReport) -> dict[str, Any]:
 
 
 def stores_as_text(report: StoresReport) -> str:
-    headers = [
-        "store",
-        "chain",
-        "purchases",
-        "sales",
-        "earned",
-        "redeemed",
-        "returns",
-        "refunds",
-        "overdrafts",
-        "overdraft pts",
-        "offline",
-    ]
+    headers = columns(
+        "store|chain|purchases|sales|earned|redeemed|returns|refunds|overdrafts|overdraft pts"
+        "|offline",
+        11,
+    )
 
     def cells(f: StoreFigures, label: str, chain: str) -> list[str]:
         return [
@@ -459,12 +497,14 @@ def stores_as_text(report: StoresReport) -> str:
     for chain in report.chains:
         for f in report.stores:
             if f.chain_id == chain.chain_id:
-                body.append(cells(f, f.store_id or NO_STORE, f.chain_id or NO_CHAIN))
-        body.append(cells(chain, f"= {chain.name}", chain.chain_id or NO_CHAIN))
+                body.append(cells(f, f.store_id or _(NO_STORE), chain_label(f.chain_id)))
+        name = chain.name if chain.chain_id else _(NO_CHAIN)
+        body.append(cells(chain, f"= {name}", chain_label(chain.chain_id)))
         body.append(None)
-    body.append(cells(report.total, "= all chains", ""))
+    body.append(cells(report.total, _("= all chains"), ""))
     table = render_table(headers, body, right=set(range(2, len(headers))))
-    return f"stores {report.period.describe()}\n{table}"
+    head = _("stores {period}").format(period=report.period.describe())
+    return f"{head}\n{table}"
 
 
 # --- cross-chain ---------------------------------------------------------------------------------
@@ -478,11 +518,11 @@ class CrossChainReport:
 
     @property
     def earned_chains(self) -> list[str]:
-        return _chain_order({earned for earned, _ in self.cells})
+        return _chain_order({earned for earned, _spent in self.cells})
 
     @property
     def spent_chains(self) -> list[str]:
-        return _chain_order({spent for _, spent in self.cells})
+        return _chain_order({spent for _earned, spent in self.cells})
 
     def cell(self, earned: str, spent: str) -> Decimal:
         return self.cells.get((earned, spent), Decimal(0))
@@ -508,7 +548,7 @@ class CrossChainReport:
     def unknown(self) -> Decimal:
         """Points spent by loose redeem entries (overdrafts): earned nowhere known."""
         return sum(
-            (points for (earned, _), points in self.cells.items() if earned == UNKNOWN),
+            (points for (earned, _spent), points in self.cells.items() if earned == UNKNOWN),
             Decimal(0),
         )
 
@@ -562,17 +602,20 @@ def cross_chain_as_json(report: CrossChainReport) -> dict[str, Any]:
 
 
 def cross_chain_as_text(report: CrossChainReport) -> str:
-    head = f"points earned (rows) and spent (columns) {report.period.describe()}"
+    head = _("points earned (rows) and spent (columns) {period}").format(
+        period=report.period.describe()
+    )
     if not report.cells:
-        return f"{head}\nno redemptions in this period"
+        return f"{head}\n" + _("no redemptions in this period")
     spent = report.spent_chains
-    headers = ["earned \\ spent", *spent, "total"]
+    corner, total = columns("earned \\ spent|total", 2)
+    headers = [corner, *(chain_label(s) for s in spent), total]
     body: list[list[str] | None] = []
     for earned in report.earned_chains:
         row_total = sum((report.cell(earned, s) for s in spent), Decimal(0))
         body.append(
             [
-                earned,
+                chain_label(earned),
                 *(display_points(report.cell(earned, s)) for s in spent),
                 display_points(row_total),
             ]
@@ -580,7 +623,7 @@ def cross_chain_as_text(report: CrossChainReport) -> str:
     body.append(None)
     body.append(
         [
-            "total",
+            total,
             *(
                 display_points(sum((report.cell(e, s) for e in report.earned_chains), Decimal(0)))
                 for s in spent
@@ -589,11 +632,13 @@ def cross_chain_as_text(report: CrossChainReport) -> str:
         ]
     )
     table = render_table(headers, body, right=set(range(1, len(headers))))
-    return (
-        f"{head}\n{table}\n"
-        f"earned in one chain, spent in another: {display_points(report.off_diagonal)}\n"
-        f"spent with no lot (overdrafts, earned: {UNKNOWN}): {display_points(report.unknown)}"
+    off = _("earned in one chain, spent in another: {points}").format(
+        points=display_points(report.off_diagonal)
     )
+    loose = _("spent with no lot (overdrafts, earned: {unknown}): {points}").format(
+        unknown=_(UNKNOWN), points=display_points(report.unknown)
+    )
+    return f"{head}\n{table}\n{off}\n{loose}"
 
 
 # --- tables --------------------------------------------------------------------------------------

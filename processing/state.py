@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cashier.i18n import _
 from cashier.identifiers import generate_wallet_keypair, public_key_to_text
 from cashier.program import Program, parse_program
 from processing.models import ProgramVersion, ServiceKey
@@ -103,7 +104,7 @@ def _parsed(session: Session, row: ProgramVersion) -> ActiveProgram:
         cached = _program_cache.get(key)
     if cached is None:
         cached = ActiveProgram(
-            parse_program(row.toml, source=f"program {row.version}"),
+            parse_program(row.toml, source=_("program {version}").format(version=row.version)),
             row.version,
             row.toml,
             row.activated_at,
@@ -127,7 +128,7 @@ def active_program(session: Session) -> ActiveProgram:
         .limit(1)
     ).first()
     if row is None:
-        raise NoProgram("no program is set: run `processing program set nbclub`")
+        raise NoProgram(_("no program is set: run `processing program set nbclub`"))
     found = _parsed(session, row)
     with _lock:
         _active_cache[db] = (now, found)

@@ -56,8 +56,14 @@ SERVING_LINE = re.compile(
     r"^(?:processing service on|сервис процессинга на) (?P<url>\S+)\s+"
     r"\((?:database|база данных): (?P<db>.+)\)\s*$"
 )
-CASHIERS_HEADER = re.compile(r"^cashiers of store (?P<store>\S+) \(name, role: PIN\):\s*$")
-CUSTOMERS_HEADER = "customers to try:"
+CASHIERS_HEADER = re.compile(
+    r"^(?:cashiers of store|кассиры магазина) (?P<store>\S+) "
+    r"\((?:name, role|имя, роль): PIN\):\s*$"
+)
+CUSTOMERS_HEADER = re.compile(r"^\s*(?:customers to try|покупатели для проверки):\s*$")
+"""The lines of `processing demo` read here, in either language of the run (`--lang`,
+$LOYALTY_LANG, else Russian): keep them in step with processing/cli.py and
+processing/demo_data.py and with their Russian in resources/locale/ru/LC_MESSAGES/admin.po."""
 
 
 def echo(line: str) -> None:
@@ -198,7 +204,7 @@ class ServiceOutput:
         for line in self.lines:
             if CODE_LINE.match(line):
                 break
-            if line.strip() == CUSTOMERS_HEADER:
+            if CUSTOMERS_HEADER.match(line):
                 section, customers = "customers", []
             elif CASHIERS_HEADER.match(line):
                 section, cashiers = "cashiers", []

@@ -1,7 +1,9 @@
 """Admin reports and the review queue on hand-made rows with known answers.
 
 Runs on SQLite and PostgreSQL (the ``database_url`` fixture); the commands once each as real
-processes on SQLite.
+processes on SQLite.  The text forms are read in English here (:func:`english`), and once in
+Russian, the default (:func:`test_text_forms_in_russian`); tests/processing/test_command_language.py
+runs the commands in both languages.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cashier.i18n import get_language, set_language
 from processing.admin import add_store
 from processing.db import make_engine, migrate, session_factory, transaction
 from processing.models import (
@@ -194,6 +197,17 @@ def factory(database_url: str) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """The text forms in English (Russian is the default): the assertions read English words."""
+    before = get_language()
+    set_language("en")
+    try:
+        yield
+    finally:
+        set_language(before)
+
+
 def _store(rows: list[StoreFigures], store_id: str) -> StoreFigures:
     (row,) = [r for r in rows if r.store_id == store_id]
     return row
@@ -320,6 +334,43 @@ def test_review_list_and_resolve(factory: sessionmaker[Session]) -> None:
     for item_id in (overdraft.id, 999_999):
         with pytest.raises(ReportError), transaction(factory) as session:
             resolve_review(session, item_id, now=at)
+
+
+def test_text_forms_in_russian(factory: sessionmaker[Session]) -> None:
+    set_language("ru")  # the default of every command; the fixture puts English back
+    with transaction(factory) as session:
+        stores = stores_report(session, NOVEMBER)
+        cross = cross_chain_report(session, Period())
+        empty = cross_chain_report(session, period_of_days(date(2020, 1, 1), date(2020, 1, 2)))
+        rows = review_items(session, include_resolved=True)
+    text = stores_as_text(stores)
+    assert text.startswith("магазины с 2026-11-01 00:00 до 2026-12-01 00:00 UTC\n"), text
+    assert text.splitlines()[1].split()[:4] == ["магазин", "сеть", "покупки", "продажи"]
+    assert "= все сети" in text and "150\u202f000,50 ₽" in text
+    matrix = cross_chain_as_text(cross)
+    assert matrix.startswith("баллы: где начислены (строки) и где списаны (столбцы) за всё время")
+    assert matrix.splitlines()[1].split() == [
+        "начислено",
+        "\\",
+        "списано",
+        "iport",
+        "samsung",
+        "xiaomi",
+        "итого",
+    ]
+    labels = [line.split()[0] for line in matrix.splitlines()[3:7]]
+    assert labels == ["iport", "samsung", "(без", "неизвестно"]  # (no chain), unknown
+    assert "начислено в одной сети, списано в другой: 281" in matrix
+    assert cross_chain_as_text(empty).endswith("\nза этот период списаний не было")
+    assert cross_chain_as_json(cross)["matrix"][UNKNOWN]["iport"] == "30"  # JSON: not translated
+    assert NO_CHAIN in cross_chain_as_json(cross)["matrix"]
+    listed = review_as_text(rows, include_resolved=True)
+    assert listed.splitlines()[0].split()[:3] == ["id", "когда", "(UTC)"]
+    assert "пропуск номеров" in listed and "перерасход" in listed
+    assert [r["kind"] for r in review_as_json(rows)] == ["seq_gap", "rejected", "overdraft"]
+    assert review_as_text([]) == "проверять нечего"
+    with pytest.raises(ReportError, match="поменяйте их местами"):
+        period_of_days(date(2026, 11, 2), date(2026, 11, 1))
 
 
 def test_display_points() -> None:
