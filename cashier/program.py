@@ -60,10 +60,35 @@ class Tier:
 
 @dataclass(frozen=True)
 class OfflineRedeem:
+    """How far points may be spent while a till cannot reach the service (docs/protocol.md J).
+
+    The budgets are counted by the service on *its* clock (the day an offline sale reaches it),
+    never on a date the till sends."""
+
     enabled: bool = False
     max_points_per_customer_per_day: Decimal = Decimal(0)
+    """Per till and customer, per day the sales reach the service."""
     max_snapshot_age_hours: int = 24
     verified_customers_only: bool = True
+    max_points_per_customer_per_day_all_tills: Decimal | None = None
+    """Per customer across all tills, per day the sales reach the service; None: the per-till
+    figure (one till's worth a day, whichever tills spend it)."""
+    max_overdraft_points: Decimal | None = None
+    """How far below zero offline spending may take a customer's balance; None: the per-till
+    daily figure.  An offline sale beyond it is refused to review, never applied."""
+    review_sales_over: int | None = 10_000_000
+    """Kopecks: an offline sale of at least this much is applied and also listed for review
+    (100 000 ₽ by default; ``0`` in the program turns it off)."""
+
+    @property
+    def customer_daily_cap(self) -> Decimal:
+        cap = self.max_points_per_customer_per_day_all_tills
+        return self.max_points_per_customer_per_day if cap is None else cap
+
+    @property
+    def overdraft_ceiling(self) -> Decimal:
+        ceiling = self.max_overdraft_points
+        return self.max_points_per_customer_per_day if ceiling is None else ceiling
 
 
 @dataclass(frozen=True)
@@ -320,6 +345,16 @@ def _build(root: Reader) -> Program:
                 "max_snapshot_age_hours", default=24, minimum=1, maximum=24 * 30
             ),
             verified_customers_only=offline.boolean("verified_customers_only", default=True),
+            max_points_per_customer_per_day_all_tills=offline.decimal(
+                "max_points_per_customer_per_day_all_tills", default=None, minimum=Decimal(0)
+            ),
+            max_overdraft_points=offline.decimal(
+                "max_overdraft_points", default=None, minimum=Decimal(0)
+            ),
+            review_sales_over=offline.money(
+                "review_sales_over", default="100000.00", minimum=Decimal(0)
+            )
+            or None,
         ),
         welcome_bonus=_bonus(bonuses, "welcome"),
         birthday_bonus=_bonus(bonuses, "birthday"),

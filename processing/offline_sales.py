@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cashier.money import format_money
 from cashier.program import Program
 from cashier.quote import CartLine, Quote, quote
 from processing import customers as cust
@@ -99,7 +100,7 @@ def apply_offline(session: Session, till: TillRef, body: PurchaseRequest, now: d
         return _store_offline(session, program, active.version, till, body, None, q, lines, now)
     state = customer_state(session, program, customer, at)
     if requested > 0:
-        _check_offline_budget(session, program, till, body, customer, requested)
+        _check_offline_budget(session, program, till, customer, requested, state.available, now)
         # Price as if the points were there (the overdraft is allowed inside the budget).
         generous = dataclasses.replace(
             state, available=requested + max(state.available, ZERO), verified=True
@@ -123,31 +124,61 @@ def _check_offline_budget(
     session: Session,
     program: Program,
     till: TillRef,
-    body: PurchaseRequest,
     customer: Customer,
     requested: Decimal,
+    available: Decimal,
+    now: datetime,
 ) -> None:
+    """Whether an offline redemption may be applied; else 422 ``offline_redeem_not_allowed``
+    (the item goes to the review list, nothing is applied).
+
+    Every limit counts on the service's clock — the day the sale reached it — so a till cannot
+    multiply its budget by dating items on different days: this till's daily budget for the
+    customer, the customer's daily cap across all tills, and the ceiling below zero that offline
+    spending may take the balance to.
+    """
     budget = program.offline_redeem
     if not budget.enabled:
         reason = "the program does not allow spending points offline"
     elif budget.verified_customers_only and not customer.phone_verified:
         reason = "the customer's phone is not verified"
     else:
-        spent = session.scalar(
-            select(func.coalesce(func.sum(Purchase.redeem_points), 0)).where(
-                Purchase.device_id == till.device_id,
-                Purchase.customer_id == customer.id,
-                Purchase.offline_day == body.occurred_at.date(),
-                Purchase.offline.is_(True),
+        today = [
+            Purchase.customer_id == customer.id,
+            Purchase.offline_day == now.date(),
+            Purchase.offline.is_(True),
+        ]
+        spent_here = Decimal(
+            session.scalar(
+                select(func.coalesce(func.sum(Purchase.redeem_points), 0)).where(
+                    Purchase.device_id == till.device_id, *today
+                )
             )
+            or 0
         )
-        limit = budget.max_points_per_customer_per_day
-        if Decimal(spent or 0) + requested <= limit:
+        spent_all = Decimal(
+            session.scalar(select(func.coalesce(func.sum(Purchase.redeem_points), 0)).where(*today))
+            or 0
+        )
+        limit, cap = budget.max_points_per_customer_per_day, budget.customer_daily_cap
+        ceiling = budget.overdraft_ceiling
+        if spent_here + requested > limit:
+            reason = (
+                f"this till already spent {_fmt(program, spent_here)} of "
+                f"{_fmt(program, limit)} points offline for this customer today"
+            )
+        elif spent_all + requested > cap:
+            reason = (
+                f"the customer's tills already spent {_fmt(program, spent_all)} of "
+                f"{_fmt(program, cap)} points offline today"
+            )
+        elif available - requested < -ceiling:
+            reason = (
+                f"it would take the balance ({_fmt(program, available)}) below the program's "
+                f"offline overdraft ceiling of -{_fmt(program, ceiling)} points"
+            )
+        else:
             return
-        reason = (
-            f"this till already spent {_fmt(program, Decimal(spent or 0))} of "
-            f"{_fmt(program, limit)} points offline for this customer that day"
-        )
     raise ApiError(422, "offline_redeem_not_allowed", f"Offline redemption refused: {reason}.")
 
 
@@ -213,6 +244,20 @@ def _store_offline(
                     created_at=now,
                 )
             )
+    threshold = program.offline_redeem.review_sales_over
+    if threshold is not None and q.base_total >= threshold:
+        session.add(
+            ReviewItem(
+                kind="large_offline",
+                device_id=till.device_id,
+                store_id=till.store_id,
+                customer_id=customer.id if customer is not None else None,
+                purchase_id=purchase.purchase_id,
+                reason=f"An offline sale of {format_money(q.base_total)} ₽: "
+                "check it (its points activate after the usual delay from today).",
+                created_at=now,
+            )
+        )
     _accrue(session, program, purchase, q, customer, now)
     session.flush()
     result = created_view(session, purchase, now)

@@ -382,7 +382,9 @@ def consume_confirmation(
     spend: bool = True,
 ) -> Otp:
     """Spend a confirmation token: it must match the purpose (one of them, if several), the till,
-    the phone and customer.  With ``spend=False`` only check it (identify marks the customer
+    the phone and customer.  A token verified for a phone that had no account at the time (its
+    ``customer_id`` is empty) counts for ``customer_id`` only together with that customer's
+    ``phone``: it proves the phone, never a stranger's account.  With ``spend=False`` only check it (identify marks the customer
     verified without using the token up, so the sale can still spend it).
 
     Returns the verified code's row (``token_used_at`` set when spent).
@@ -410,7 +412,13 @@ def consume_confirmation(
         raise _invalid("The confirmation token was issued to another till: verify a code here.")
     if phone is not None and otp.phone != phone:
         raise _invalid("The confirmation token was issued for another phone number.")
-    if customer_id is not None and otp.customer_id not in (None, customer_id):
+    # A code sent to a phone nobody had is this customer's only when it is their phone: the
+    # caller must name it (a token for a stranger's phone never spends anyone's points).
+    if (
+        customer_id is not None
+        and otp.customer_id != customer_id
+        and (otp.customer_id is not None or phone is None)
+    ):
         raise _invalid("The confirmation token was issued for another customer.")
     if otp.token_used_at is not None:
         raise _invalid("The confirmation token has already been used: verify a new code.")

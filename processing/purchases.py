@@ -305,6 +305,7 @@ def _check_presence(
             body.confirmation_token,
             purpose=("redeem", "identify"),
             device_id=till.device_id,
+            phone=customer.phone,
             customer_id=customer.id,
             now=now,
         )
@@ -349,7 +350,7 @@ def _new_purchase(
         tier=q.tier.code,
         cashier_id=body.shift.cashier_id if body.shift else None,
         shift_no=body.shift.no if body.shift else None,
-        offline_day=body.occurred_at.date() if offline else None,
+        offline_day=now.date() if offline else None,  # the service's day: budgets count on it
     )
     rows = [
         PurchaseLine(
@@ -383,8 +384,16 @@ def _accrue(
     customer: Customer | None,
     now: datetime,
 ) -> None:
-    """Confirm: an ``earn`` lot per line, the purchase's final figures, the customer's dates."""
+    """Confirm: an ``earn`` lot per line, the purchase's final figures, the customer's dates.
+
+    Earned points activate after the program's delay counted from when the service learned of
+    the sale, never from the till's date: a sale queued offline and dated weeks back (its return
+    window seemingly over) must not make its points spendable at once.
+    """
     by_key = _keyed(_stored_lines(session, purchase.purchase_id))
+    available_from = max(
+        q.earn_available_from, program.earn_available_from(purchase.created_at or now)
+    )
     for lq in q.lines:
         row = by_key.get(lq.line_id)
         if row is not None:
@@ -398,7 +407,7 @@ def _accrue(
                     now,
                     line_id=lq.line_id,
                     is_lot=True,
-                    available_from=q.earn_available_from,
+                    available_from=available_from,
                     expires_at=q.earn_expires_at,
                 )
             )
