@@ -39,8 +39,11 @@ def test_8_a_flapping_link_doubles_and_strands_nothing(world: TillWorld, proxy: 
     # the earn shown online is the service's figure, not an estimate of a moving tier
     model = Model(opening={"c_1": Decimal(1000)})
     customer = world.customer()
+    first = world.sell("100.00", customer)  # the link steady: online
+    model.sold(world, first, customer)
+    served: list[Served] = [first.served]
+    acked_while_flapping = 0
     proxy.flap(up_for=0.12, down_for=0.08)
-    served: list[Served] = []
     try:
         for i in range(SALES):
             with_card = rng.random() < 0.6
@@ -63,13 +66,17 @@ def test_8_a_flapping_link_doubles_and_strands_nothing(world: TillWorld, proxy: 
             done = world.till.commit(draft, priced)
             model.sold(world, done, draft.customer)
             served.append(done.served)
-            if i % 7 == 0:
-                world.sender.drain_once(budget=0.3)  # the background loop's turn
+            if i % 7 == 0:  # the background loop's turn: a health probe, then the queue
+                if world.puller.probe(timeout=0.3).online:
+                    world.sender.reset_backoff()  # as sync.runtime.Background does when back
+                    world.till.back_online()
+                acked_while_flapping += world.sender.drain_once(budget=0.3).acked
             if i % 10 == 0:
                 found = world.till.identify("+79001234567").customer  # a fresh (or cached) view
                 customer = found or customer
     finally:
         proxy.steady()
     assert Served.ONLINE in served and Served.QUEUED in served, "the link never flapped a sale"
+    assert acked_while_flapping or Served.ONLINE in served[1:], "nothing got through the flaps"
     world.drain()
     check_invariants(world, model=model)

@@ -87,7 +87,9 @@ def till_threads(baseline: set[int | None]) -> list[threading.Thread]:
     ]
 
 
-def open_window(qtbot: QtBot, folder: Path, *, budget: float = 1.0) -> MainWindow:
+def open_window(qtbot: QtBot, folder: Path, *, budget: float = 5.0) -> MainWindow:
+    """The till window on ``folder``; a generous ``budget`` by default (the tests are about the
+    flow, not about a loaded machine's latency: a call that misses it counts as offline)."""
     window = MainWindow(folder, clock=lambda: NOW, budget=budget, probe_every=0.3)
     qtbot.addWidget(window)
     window.show()

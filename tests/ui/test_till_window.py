@@ -326,7 +326,7 @@ def test_camera_scan_identifies_the_customer(qtbot: QtBot, enrolled: Path, shop:
 
     baseline = {t.ident for t in threading.enumerate()}
     window = MainWindow(
-        enrolled, clock=lambda: NOW, budget=1.0, probe_every=0.3, camera_frames=frames
+        enrolled, clock=lambda: NOW, budget=5.0, probe_every=0.3, camera_frames=frames
     )
     qtbot.addWidget(window)
     window.show()
