@@ -10,6 +10,7 @@ money is kopecks, points are ``Decimal`` — never floats.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
@@ -36,6 +37,10 @@ from cashier.till import (
 
 MAX_QTY = 9_999_000
 """A line holds at most 9 999 pieces (or kilograms): more is a typo, not a sale."""
+
+
+_POINTS_TYPED = re.compile(r"[+-]?[0-9]{1,15}(?:\.[0-9]{1,10})?")
+"""Points a cashier types: ASCII digits only (``Decimal`` alone takes "١٠٠" and "1e3")."""
 
 
 @dataclass(frozen=True)
@@ -311,12 +316,9 @@ class Counter:
         if text.lower() in ("", "max", "макс"):
             self.draft.redeem = "max"
             return
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise TillError(
-                _("Points to spend must be a number, or empty for the maximum.")
-            ) from None
+        if not _POINTS_TYPED.fullmatch(text):
+            raise TillError(_("Points to spend must be a number, or empty for the maximum."))
+        value = Decimal(text)
         if value < 0 or not value.is_finite():
             raise TillError(_("Points to spend cannot be negative."))
         self.draft.redeem = value

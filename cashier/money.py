@@ -3,6 +3,10 @@
 Owns: parsing and formatting of wire amounts (docs/protocol.md decision 4).  Money is held as integer
 kopecks, quantities as integer thousandths, points as integer *point units* (points × 10^scale) inside
 the engine and as ``Decimal`` at its edges.  No float ever touches any of them.
+
+Every parser here reads ASCII digits only (``0-9``): Python's ``int()``, ``Decimal()`` and the
+digit class of a regular expression also take other scripts' digits (``"١"`` is 1), which a till
+must not sell as a quantity or an amount.
 """
 
 from __future__ import annotations
@@ -19,8 +23,15 @@ Kopecks = int
 QTY_SCALE = 1000
 """Quantities carry at most 3 decimals (weighed goods): held as thousandths."""
 
-_MONEY_RE = re.compile(r"^-?\d{1,12}(?:\.\d{1,2})?$")
-_QTY_RE = re.compile(r"^\d{1,9}(?:\.\d{1,3})?$")
+_MONEY_RE = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,2})?")
+_QTY_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,3})?")
+_POINTS_RE = re.compile(r"[+-]?[0-9]{1,15}(?:\.[0-9]{1,10})?")
+"""Patterns for ``fullmatch`` (``$`` would let a trailing newline through)."""
+
+
+def _foreign_digits(text: str) -> bool:
+    """Whether ``text`` has digits other than ASCII 0-9 (``"١"``, ``"１"``): said so by name."""
+    return any(ch.isdigit() and not "0" <= ch <= "9" for ch in text)
 
 
 def parse_money(text: str | int | Decimal) -> Kopecks:
@@ -32,9 +43,13 @@ def parse_money(text: str | int | Decimal) -> Kopecks:
     if isinstance(text, int) and not isinstance(text, bool):
         return text * 100
     raw = str(text).strip()
-    if not _MONEY_RE.match(raw):
+    if not _MONEY_RE.fullmatch(raw):
         raise InvalidCart(
-            _(
+            _("The amount {value} is not valid: type it with the digits 0-9.").format(
+                value=repr(raw[:32])
+            )
+            if _foreign_digits(raw)
+            else _(
                 "The amount {value} is not valid: use roubles with up to 2 decimals, e.g. 1299.90."
             ).format(value=repr(raw[:32]))
         )
@@ -63,9 +78,13 @@ def parse_quantity(text: str | int | Decimal) -> int:
         InvalidCart: not a positive decimal with at most 3 decimals.
     """
     raw = str(text).strip()
-    if not _QTY_RE.match(raw) or Decimal(raw) <= 0:
+    if not _QTY_RE.fullmatch(raw) or Decimal(raw) <= 0:
         raise InvalidCart(
-            _(
+            _("The quantity {value} is not valid: type it with the digits 0-9.").format(
+                value=repr(raw[:32])
+            )
+            if _foreign_digits(raw)
+            else _(
                 "The quantity {value} is not valid: use a positive number with up to 3 decimals."
             ).format(value=repr(raw[:32]))
         )
@@ -83,7 +102,20 @@ def quantity_decimal(thousandths: int) -> Decimal:
 
 
 def points_to_units(points: Decimal | int | str, scale: int) -> int:
-    """Points → integer units at the program's scale; more decimals than the scale is an error."""
+    """Points → integer units at the program's scale; more decimals than the scale is an error.
+
+    Text must be a plain decimal in ASCII digits (``"150"``, ``"+27"``, ``"150.5"``): no exponent,
+    no ``_``, no other script's digits.
+    """
+    if isinstance(points, str) and not _POINTS_RE.fullmatch(points.strip()):
+        raw = points.strip()
+        raise InvalidCart(
+            _("{value} is not a number of points: type it with the digits 0-9.").format(
+                value=repr(raw[:32])
+            )
+            if _foreign_digits(raw)
+            else _("{value} is not a number of points.").format(value=repr(raw[:32]))
+        )
     try:
         value = Decimal(str(points).strip())
     except InvalidOperation:

@@ -130,7 +130,16 @@ class Program:
     profile_bonus: Bonus | None = None
     """Points for completing the profile: given once per customer ever, when an e-mail or a birth
     date is first added to an account whose phone is verified (``[bonuses.profile]``)."""
+    return_chain_groups: tuple[frozenset[str], ...] = ()
+    """Chains whose tills may take back each other's sales (``[[returns.chain_groups]]``, e.g. one
+    company's chains sharing one account); by default a sale is returned only in its own chain."""
     source: str = "<memory>"
+
+    def returns_across(self, sold_in: str | None, returned_in: str) -> bool:
+        """Whether a till of chain ``returned_in`` may take back a sale made in ``sold_in``."""
+        return sold_in == returned_in or any(
+            sold_in in group and returned_in in group for group in self.return_chain_groups
+        )
 
     @property
     def unit_value(self) -> Kopecks:
@@ -295,6 +304,8 @@ def _build(root: Reader) -> Program:
     offline = redeem.table("offline", optional=True)
     expiry = root.table("expiry", optional=True)
     bonuses = root.table("bonuses", optional=True)
+    returns = root.table("returns", optional=True)
+    groups = returns.array_of_tables("chain_groups")
 
     payment_bonus = {
         PaymentMethod(k): v
@@ -359,9 +370,23 @@ def _build(root: Reader) -> Program:
         welcome_bonus=_bonus(bonuses, "welcome"),
         birthday_bonus=_bonus(bonuses, "birthday"),
         profile_bonus=_profile_bonus(bonuses),
+        return_chain_groups=tuple(group.string_set("chains") for group in groups),
         source=root.source,
     )
-    for reader in (root, meta, points, tiers_t, earn, redeem, offline, expiry, bonuses, *levels):
+    for reader in (
+        root,
+        meta,
+        points,
+        tiers_t,
+        earn,
+        redeem,
+        offline,
+        expiry,
+        bonuses,
+        returns,
+        *levels,
+        *groups,
+    ):
         reader.reject_unknown()
     _check_point_amounts(program, redeem, offline, bonuses)
     return program

@@ -167,6 +167,11 @@ _EXPLAIN = {
     "card_blocked": N_("The card is blocked: ask for the phone number instead."),
     "unauthenticated": N_("The till's key is no longer valid: enrol the till again."),
     "forbidden": N_("The service has disabled this till: call the administrator."),
+    "forbidden_for_role": N_(
+        "This device is not enrolled as a till (it is a store tablet or a consultant's desk): "
+        "ask the administrator for a till's enrolment code."
+    ),
+    "other_chain": N_("This sale was made in another chain: it can be returned only there."),
 }
 
 

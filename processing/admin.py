@@ -73,10 +73,26 @@ def add_store(
     return store
 
 
-def create_enrolment_code(session: Session, store_id: str, now: datetime) -> tuple[str, datetime]:
-    """A one-time code a till exchanges for its device token; valid for 24 hours."""
+DEVICE_ROLES = ("till", "kiosk", "desk")
+"""A till sells; a store tablet (kiosk) lets customers register themselves; a consultant's desk
+identifies customers and issues offer sheets.  The role is chosen when the enrolment code is made
+(``processing enroll --role``) and decides which routes the device reaches
+(:data:`processing.deps.ROUTES_BY_ROLE`)."""
+
+
+def create_enrolment_code(
+    session: Session, store_id: str, now: datetime, role: str = "till"
+) -> tuple[str, datetime]:
+    """A one-time code a device exchanges for its token; valid for 24 hours.  ``role``: what
+    the device will be (``till``, ``kiosk``, ``desk``) and so which routes it reaches."""
     if session.get(Store, store_id) is None:
         raise AdminError(_no_store(store_id))
+    if role not in DEVICE_ROLES:
+        raise AdminError(
+            _("A device is a till, a kiosk or a desk (--role till|kiosk|desk), not {role}.").format(
+                role=role
+            )
+        )
     code = new_enrolment_code()
     expires = now + ENROLMENT_TTL
     session.add(
@@ -85,6 +101,7 @@ def create_enrolment_code(session: Session, store_id: str, now: datetime) -> tup
             store_id=store_id,
             created_at=now,
             expires_at=expires,
+            role=role,
         )
     )
     session.flush()
@@ -121,6 +138,7 @@ def enroll_device(session: Session, code: str, name: str, now: datetime) -> tupl
         token_hash=hash_token(token),
         name=name,
         created_at=now,
+        role=row.role,
     )
     session.add(device)
     row.used_at = now
@@ -139,7 +157,7 @@ def add_cashier(
 ) -> Cashier:
     if session.get(Store, store_id) is None:
         raise AdminError(_no_store(store_id))
-    if not re.fullmatch(r"\d{4,8}", pin):
+    if not re.fullmatch(r"[0-9]{4,8}", pin):  # ASCII digits: what a keypad sends
         raise AdminError(_("A PIN is 4 to 8 digits."))
     if role not in ROLES:
         raise AdminError(_("The role is cashier or senior."))

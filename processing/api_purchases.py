@@ -158,4 +158,4 @@ def return_purchase(
 @router.get("/purchases/{purchase_id}", response_model=PurchaseView, responses=ERRORS)
 def get_purchase(purchase_id: PurchaseId, session: DB, now: Now, till: Till) -> PurchaseView:
     """The purchase's state and amounts: how a till reconciles after a timeout."""
-    return purchases.view(session, purchase_id, now)
+    return purchases.view(session, purchase_id, now, till)

@@ -133,7 +133,13 @@ def create_app(
 
 class RequestIdAndLimit:
     """Pure ASGI middleware: a request id on every answer (the till's ``X-Request-Id`` or a new
-    one), and bodies over 2 MB refused before they are read."""
+    one), and bodies over 2 MB refused before anything else runs (authentication included).
+
+    A ``Content-Length`` over the limit is refused unread.  Any other body (chunked, or shorter
+    than it said) is read here, counted as it arrives and refused as soon as it passes the limit,
+    so a 200 MB upload stops after 2 MB; the connection is closed then, so the rest is never
+    read.  A body within the limit is handed on to the app whole.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -145,19 +151,55 @@ class RequestIdAndLimit:
         headers = Headers(scope=scope)
         request_id = headers.get("x-request-id") or str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
-        length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            too_large = "The request body is too large (at most 2 MB)."
-            response = envelope(Request(scope), ApiError(413, "validation_error", too_large))
-            await response(scope, receive, send)
-            return
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message).setdefault("X-Request-Id", request_id)
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        length = headers.get("content-length")
+        if length is not None and not (
+            length.isascii() and length.isdigit() and int(length) <= MAX_BODY
+        ):
+            await _too_large(scope, receive, send_with_id)
+            return
+        first = await _read_body(receive)
+        if first is None:
+            await _too_large(scope, receive, send_with_id)
+            return
+        pending = [first]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send_with_id)
+
+
+async def _read_body(receive: Receive) -> Message | None:
+    """The whole request body as one ``http.request`` message, read as it arrives; None as soon
+    as it passes :data:`MAX_BODY`.  A disconnect is passed on as it came."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    """``413`` with the error envelope; the connection is closed after it (the rest of the body
+    is never read)."""
+    too_large = "The request body is too large (at most 2 MB)."
+    response = envelope(Request(scope), ApiError(413, "validation_error", too_large))
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)
 
 
 def _ensure_keys(factory: sessionmaker[Session]) -> None:

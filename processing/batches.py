@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from processing import offer_sheets, offline_sales, purchase_returns, purchases, registration
 from processing.api_accounts import registration_out
-from processing.deps import API, TillRef
+from processing.deps import API, ITEM_KINDS_BY_ROLE, TillRef
 from processing.errors import ApiError
 from processing.idempotency import Answer, Outcome, fingerprint, run_in
 from processing.models import Device, IdempotencyRecord, Purchase, ReviewItem, SyncItem
@@ -121,6 +121,12 @@ def _one(
 def _apply(
     session: Session, till: TillRef, item: BatchItem, now: datetime, gaps: list[SeqGap]
 ) -> ItemResult:
+    if item.kind not in ITEM_KINDS_BY_ROLE.get(till.role, frozenset()):
+        return _refuse_only(
+            item,
+            "forbidden_for_role",
+            f"A device enrolled as {till.role} cannot queue a {item.kind!r} item.",
+        )
     device = session.scalars(
         select(Device).where(Device.id == till.device_id).with_for_update()
     ).one()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
 
@@ -27,6 +27,7 @@ from cashier.i18n import choose_language as i18n_choose_language
 from cashier.identifiers import sign_wallet_token
 from cashier.program import preset_names
 from processing.admin import (
+    DEVICE_ROLES,
     AdminError,
     add_cashier,
     add_store,
@@ -43,6 +44,9 @@ from processing.db import (
 )
 from processing.models import Customer
 from processing.state import NoProgram, active_program, keys, set_program
+
+if TYPE_CHECKING:
+    from processing.sms import SmsGateway
 
 
 def _epilog() -> str:
@@ -164,6 +168,14 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--workers", type=int, default=1)
+    s.add_argument(
+        "--sms",
+        metavar="GATEWAY",
+        help=_(
+            "the SMS gateway for one-time codes (default: $PROCESSING_SMS; one is required): "
+            "http:URL, http-post:URL, or log or log:/path/sms.log (demos and tests)"
+        ),
+    )
     _db_option(s)
     s.set_defaults(func=cmd_serve)
 
@@ -194,6 +206,15 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     s = sub.add_parser("enroll", help=_("print a one-time enrolment code for a till of a store"))
     s.add_argument("--store", required=True)
+    s.add_argument(
+        "--role",
+        choices=DEVICE_ROLES,
+        default="till",
+        help=_(
+            "what the device will be: till (default), kiosk (the store tablet) or desk (the "
+            "consultant's desk); each reaches only its part of the API"
+        ),
+    )
     _db_option(s)
     s.set_defaults(func=cmd_enroll)
 
@@ -222,6 +243,10 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _db_option(s)
     s.set_defaults(func=cmd_demo_data)
 
+    _demo_command(sub)
+
+
+def _demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser(
         "demo",
         help=_(
@@ -232,6 +257,11 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--customers", type=int, default=1000)
+    s.add_argument(
+        "--sms",
+        metavar="GATEWAY",
+        help=_("the SMS gateway for one-time codes (default: $PROCESSING_SMS, else log)"),
+    )
     _db_option(s)
     s.set_defaults(func=cmd_demo)
 
@@ -369,19 +399,50 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from processing.serving import serve
+def sms_gateway(args: argparse.Namespace, *, demo: bool = False) -> tuple[SmsGateway, str]:
+    """The SMS gateway to serve with, and its setting: ``--sms``, else ``$PROCESSING_SMS``, else
+    (the demo only) ``log``.  A service that is not the demo needs one named: else codes would
+    silently go to the log instead of to customers.
 
+    Raises:
+        ValueError: none is named (outside the demo), or the one named is not valid.
+    """
+    from processing.sms import ACCEPTED_FORMS, ENV_SMS, gateway_from_config
+
+    given = (getattr(args, "sms", None) or "").strip()
+    if given:
+        return gateway_from_config(given), given
+    if os.environ.get(ENV_SMS, "").strip():
+        return gateway_from_config(None), os.environ[ENV_SMS].strip()
+    if demo:
+        return gateway_from_config("log"), "log"
+    raise ValueError(
+        _(
+            "processing serve needs an SMS gateway for the one-time codes: set PROCESSING_SMS "
+            "or --sms. For real SMS, http:URL or http-post:URL of the SMS gateway; log or "
+            "log:/path/sms.log writes the codes to the log instead (demos and tests only). "
+            "Use one of: {forms}"
+        ).format(forms="; ".join(ACCEPTED_FORMS))
+    )
+
+
+def cmd_serve(args: argparse.Namespace, *, demo: bool = False) -> int:
+    from processing import serving
+    from processing.sms import ENV_SMS
+
+    gateway, setting = sms_gateway(args, demo=demo)
+    if args.workers > 1:
+        os.environ[ENV_SMS] = setting  # each worker builds its own gateway from it
     url = _url(args)
     migrate(url)
-    logging.basicConfig(level=logging.INFO)
+    serving.configure_logging()
     print(
         _("processing service on {url}  (database: {database})").format(
             url=f"http://{args.host}:{args.port}/api/v1", database=shown_url(url)
         ),
         flush=True,
     )
-    serve(url, args.host, args.port, args.workers)
+    serving.serve(url, args.host, args.port, args.workers, sms=gateway)
     return 0
 
 
@@ -429,14 +490,20 @@ def cmd_store_add(args: argparse.Namespace) -> int:
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     with transaction(_factory(args)) as session:
-        code, expires = create_enrolment_code(session, args.store, datetime.now(UTC))
+        code, expires = create_enrolment_code(
+            session, args.store, datetime.now(UTC), role=args.role
+        )
     print(code)
-    print(
-        _("one-time code for a till of store {store}; valid until {until} UTC").format(
-            store=args.store, until=f"{expires:%Y-%m-%d %H:%M}"
+    said = {
+        "till": _("one-time code for a till of store {store}; valid until {until} UTC"),
+        "kiosk": _(
+            "one-time code for a store tablet (kiosk) of store {store}; valid until {until} UTC"
         ),
-        file=sys.stderr,
-    )
+        "desk": _(
+            "one-time code for a consultant's desk of store {store}; valid until {until} UTC"
+        ),
+    }[args.role]
+    print(said.format(store=args.store, until=f"{expires:%Y-%m-%d %H:%M}"), file=sys.stderr)
     return 0
 
 
@@ -507,7 +574,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         flush=True,
     )
     args.workers = 1
-    return cmd_serve(args)
+    return cmd_serve(args, demo=True)
 
 
 def cmd_import_customers(args: argparse.Namespace) -> int:

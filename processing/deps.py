@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from processing.admin import device_for_token
+from processing.admin import DEVICE_ROLES, device_for_token
 from processing.errors import ApiError
 from processing.models import Store
 from processing.security import hash_token
@@ -67,6 +67,7 @@ class TillRef:
     store_id: str
     chain_id: str
     name: str
+    role: str = "till"
 
 
 def authenticate(session: Session, authorization: str | None) -> TillRef:
@@ -83,7 +84,58 @@ def authenticate(session: Session, authorization: str | None) -> TillRef:
         raise ApiError(403, "forbidden", "This till is disabled on the processing service.")
     store = session.get(Store, found.store_id)
     assert store is not None  # a foreign key
-    return TillRef(found.id, store.id, store.chain_id, found.name)
+    return TillRef(found.id, store.id, store.chain_id, found.name, found.role)
+
+
+_ANY = frozenset(DEVICE_ROLES)
+_TILL = frozenset({"till"})
+_DESK = frozenset({"till", "desk"})
+ROUTES_BY_ROLE: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/customers/identify"): _ANY,
+    ("POST", "/otp/send"): _ANY,
+    ("POST", "/otp/verify"): _ANY,
+    ("POST", "/customers"): _ANY,
+    ("POST", "/handoffs"): _ANY,
+    ("GET", "/sync/rules"): _ANY,
+    ("GET", "/sync/cashiers"): _ANY,  # a senior cashier's PIN unlocks the kiosk
+    ("POST", "/sync/transactions"): _ANY,  # the item kinds by role: ITEM_KINDS_BY_ROLE
+    ("GET", "/sync/customers"): _DESK,
+    ("GET", "/sync/catalogue"): _DESK,
+    ("POST", "/carts/calculate"): _DESK,
+    ("GET", "/customers/{customer_id}/balance"): _DESK,
+    ("GET", "/customers/{customer_id}/history"): _DESK,
+    ("GET", "/customers/{customer_id}/coupons"): _DESK,
+    ("GET", "/customers/{customer_id}/offer-sheets"): _DESK,
+    ("GET", "/handoffs"): _TILL,
+    ("POST", "/purchases"): _TILL,
+    ("POST", "/purchases/{purchase_id}/confirm"): _TILL,
+    ("POST", "/purchases/{purchase_id}/cancel"): _TILL,
+    ("POST", "/purchases/{purchase_id}/returns"): _TILL,
+    ("GET", "/purchases/{purchase_id}"): _TILL,
+}
+"""Which device roles reach each authenticated route (method, path under the API prefix); a
+route missing here is refused to every device (a test checks every route is listed)."""
+
+ITEM_KINDS_BY_ROLE: dict[str, frozenset[str]] = {
+    "till": frozenset({"purchase", "confirm", "cancel", "return", "register", "offer_sheet"}),
+    "desk": frozenset({"register", "offer_sheet"}),
+    "kiosk": frozenset({"register"}),
+}
+"""What a device of each role may queue in ``/sync/transactions``."""
+
+_ROLE_NAMES = {"till": "a till", "kiosk": "a store tablet (kiosk)", "desk": "a consultant's desk"}
+
+
+def check_role(till: TillRef, method: str, path: str) -> None:
+    """403 ``forbidden_for_role`` unless a device of ``till.role`` may call ``method path``."""
+    if till.role in ROUTES_BY_ROLE.get((method, path.removeprefix(API)), frozenset()):
+        return
+    raise ApiError(
+        403,
+        "forbidden_for_role",
+        f"This device is enrolled as {_ROLE_NAMES.get(till.role, till.role)}: it cannot call "
+        f"{method} {path.removeprefix(API)}. Enrol a till for that.",
+    )
 
 
 AUTH_CACHE_S = 10.0
@@ -135,6 +187,8 @@ async def _device(
     if till is None:
         till = await run_in_threadpool(_lookup, reader, authorization)
         cache.put(key, till)
+    route = request.scope.get("route")
+    check_role(till, request.method, getattr(route, "path", request.url.path))
     return till
 
 

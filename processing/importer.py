@@ -100,11 +100,11 @@ _IN_CHUNK = 900
 """Values per ``IN (...)`` when checking the database (below SQLite's old 999-parameter limit)."""
 _DELIMITERS = (",", ";")
 _SPACES_RE = re.compile(r"[\s\u00a0\u2009\u202f]+")
-_DECIMAL_RE = re.compile(r"^-?\d+(?:\.\d+)?$")
-_MONEY_RE = re.compile(r"^\d{1,12}(?:\.\d{1,2})?$")
+_DECIMAL_RE = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?$")  # ASCII digits only
+_MONEY_RE = re.compile(r"^[0-9]{1,12}(?:\.[0-9]{1,2})?$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)*\.[^@\s.]{2,}$")
-_ISO_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_DOTTED_DATE_RE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})$")
+_ISO_DATE_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+_DOTTED_DATE_RE = re.compile(r"^([0-9]{2})\.([0-9]{2})\.([0-9]{4})$")
 _TRUE = frozenset({"1", "true", "yes", "y", "t", "да", "д"})
 _FALSE = frozenset({"", "0", "false", "no", "n", "f", "нет", "н"})
 

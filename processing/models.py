@@ -100,6 +100,7 @@ class EnrolmentCode(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     device_id: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16), default="till", server_default="till")
 
 
 class Device(Base):
@@ -111,6 +112,9 @@ class Device(Base):
     created_at: Mapped[datetime]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    role: Mapped[str] = mapped_column(String(16), default="till", server_default="till")
+    """``till``, ``kiosk`` or ``desk`` (the consultant's): what the device may call
+    (:data:`processing.deps.ROUTES_BY_ROLE`)."""
 
 
 class Cashier(Base):

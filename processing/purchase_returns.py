@@ -36,7 +36,7 @@ from processing.purchases import (
     effective_state,
     till_time,
 )
-from processing.state import program_by_version
+from processing.state import active_program, program_by_version
 from sync.protocol import (
     ReturnLineOut,
     ReturnRequest,
@@ -64,6 +64,13 @@ def add_return(
             )
         return Answer(201, _return_view(session, earlier, now), "natural")
     purchase = _locked_purchase(session, purchase_id)
+    if not active_program(session).program.returns_across(purchase.chain_id, till.chain_id):
+        raise ApiError(
+            422,
+            "other_chain",
+            f"This purchase was made in another chain ({purchase.chain_id}): it can be returned "
+            "only there.",
+        )
     state, _reason = effective_state(purchase, now)
     if state == "pending":
         raise ApiError(

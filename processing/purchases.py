@@ -815,8 +815,20 @@ def cancel_unknown(session: Session, till: TillRef, purchase_id: str, now: datet
 
 
 # -- K. lookup ----------------------------------------------------------------------------------
-def view(session: Session, purchase_id: str, now: datetime) -> PurchaseView:
+def view(
+    session: Session, purchase_id: str, now: datetime, till: TillRef | None = None
+) -> PurchaseView:
+    """A purchase as ``till`` may see it: one of its own chain (or of a chain it may take returns
+    from); another chain's purchase is ``not_found``, as if it did not exist."""
     purchase = session.get(Purchase, purchase_id)
+    program = active_program(session).program if till is not None else None
+    if (
+        purchase is not None
+        and till is not None
+        and program is not None
+        and not program.returns_across(purchase.chain_id, till.chain_id)
+    ):
+        purchase = None
     if purchase is None:
         raise ApiError(404, "not_found", f"There is no purchase {purchase_id} on the service.")
     program = program_by_version(session, purchase.program_version)

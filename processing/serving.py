@@ -1,19 +1,23 @@
 """Running the service under uvicorn: one process, or several workers sharing one socket.
 
-Owns: :func:`serve`.  Served processes run the housekeeping (expired points, abandoned holds).
+Owns: :func:`serve` and the service's logging (:func:`configure_logging`).  Served processes run
+the housekeeping (expired points, abandoned holds).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from datetime import timedelta
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from processing.app import create_app
 from processing.db import ENV_DB
+from processing.sms import quiet_http_client_logs
 
 HOUSEKEEPING = timedelta(minutes=10)
 
@@ -37,10 +41,22 @@ class TcpConfig(uvicorn.Config):
         return sock
 
 
-def serve(url: str, host: str, port: int, workers: int = 1) -> None:
-    """Serve the database at ``url`` (already migrated) until interrupted."""
+def configure_logging() -> None:
+    """The service's own records at INFO on stderr; the HTTP client libraries' at WARNING only
+    (httpx logs every request's whole URL at INFO: an SMS gateway's key, the phone, the code)."""
+    logging.basicConfig(level=logging.INFO)
+    quiet_http_client_logs()
+
+
+def serve(url: str, host: str, port: int, workers: int = 1, *, sms: Any = None) -> None:
+    """Serve the database at ``url`` (already migrated) until interrupted.
+
+    ``sms``: the SMS gateway of a single process (None: ``$PROCESSING_SMS`` on first use).  Several
+    workers each build theirs from ``$PROCESSING_SMS``.
+    """
+    quiet_http_client_logs()
     if workers <= 1:
-        app = create_app(url, housekeeping=HOUSEKEEPING)
+        app = create_app(url, housekeeping=HOUSEKEEPING, sms=sms)
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
     os.environ[ENV_DB] = url  # each worker builds its app from processing.asgi

@@ -13,19 +13,29 @@ Owns: :class:`SmsGateway` (``send(phone, text)``, raising :class:`SmsError` with
 
 The HTTP provider connects within 3 s and gives up on the whole exchange after 10 s; any answer
 other than 2xx is an :class:`SmsError`.  Nothing here knows about codes or limits (``otp.py``).
+
+Secrets stay out of logs and answers (issue 12): a gateway URL may carry a password or an API key,
+and the filled-in URL carries the phone and the text with its code.  So an :class:`SmsError`'s
+message names the gateway by its host only (it reaches the till); the details of a failure are
+logged here, host only, with the URL's credentials, its query values, the phone and the text
+scrubbed; a bad setting is shown with its password and query values as ``***``; creating an
+:class:`HttpGateway` quiets httpx's and httpcore's own request logs below WARNING (httpx logs
+every request's whole URL at INFO).  The ``log`` gateway writes the texts on purpose: its file is
+created readable by its owner only (0600).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import string
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 import httpx
 
@@ -46,10 +56,43 @@ ACCEPTED_FORMS = (
 )
 
 Method = Literal["GET", "POST"]
+QUIET_LOGGERS = ("httpx", "httpcore")
+"""HTTP client libraries whose INFO/DEBUG records name whole request URLs."""
+_PLACEHOLDERS = ("{phone}", "{text}")
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
+_QUERY_VALUE = re.compile(r"(?<=[?&;])([^=&#;]*=)([^&#;]*)")
+_CODE_LIKE = re.compile(r"\d{4,}")
 
 
 class SmsError(Exception):
-    """An SMS could not be sent; the message says why (never the text of the SMS)."""
+    """An SMS could not be sent; the message says why (never the text of the SMS, nor the
+    gateway's credentials: it is shown to the till)."""
+
+
+def quiet_http_client_logs() -> None:
+    """Raise httpx's and httpcore's loggers to WARNING: their INFO and DEBUG records carry whole
+    request URLs, which for an SMS gateway hold its key, the phone and the code."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:  # NOTSET (inherits) or chattier than WARNING
+            logger.setLevel(logging.WARNING)
+
+
+def redact_setting(value: str) -> str:
+    """``value`` (an SMS gateway setting or URL) fit to show: the user and password of a URL as
+    ``***``, and every query value but a placeholder (``{phone}``, ``{text}``, or a wrong one:
+    the error names it) as ``***``."""
+    shown = _USERINFO.sub("***@", value)
+    return _QUERY_VALUE.sub(lambda m: m[1] + (m[2] if _shown_as_is(m[2]) else "***"), shown)
+
+
+def _shown_as_is(query_value: str) -> bool:
+    return not query_value or query_value.startswith("{")
+
+
+def host_of(url: str) -> str:
+    """The host (and port) of ``url``, without any user or password."""
+    return urlsplit(url).netloc.rpartition("@")[2]
 
 
 class SmsGateway(Protocol):
@@ -83,15 +126,25 @@ class LogGateway:
             if self.path is not None:
                 stamp = datetime.now(UTC).isoformat(timespec="seconds")
                 try:
-                    with self.path.open("a", encoding="utf-8") as fh:
-                        fh.write(f"{stamp}\t{phone}\t{one_line}\n")
+                    self._append(f"{stamp}\t{phone}\t{one_line}\n")
                 except OSError as exc:
+                    log.warning(
+                        "the SMS log %s cannot be written: %s", self.path, exc.strerror or exc
+                    )
                     raise SmsError(
-                        f"The SMS log {self.path} cannot be written ({exc.strerror or exc}): "
-                        "check the path and its permissions."
+                        f"The SMS log cannot be written ({exc.strerror or type(exc).__name__}): "
+                        "check the path of PROCESSING_SMS and its permissions."
                     ) from None
             self.sent.append((phone, text))
         log.info("SMS to %s: %s", _masked(phone), one_line)
+
+    def _append(self, line: str) -> None:
+        """Append ``line``; the file, when created here, is readable by its owner only (0600):
+        it holds every code sent."""
+        assert self.path is not None
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(line)
 
     def messages_to(self, phone: str) -> list[str]:
         """The texts sent to ``phone``, oldest first."""
@@ -101,27 +154,28 @@ class LogGateway:
 
 def _check_template(template: str, method: Method) -> None:
     parts = urlsplit(template)
+    shown = redact_setting(template)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(
-            f"the SMS gateway URL {template!r} is not an http:// or https:// URL with a host"
+            f"the SMS gateway URL {shown!r} is not an http:// or https:// URL with a host"
         )
     try:
         fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:
         raise ValueError(
-            f"the SMS gateway URL {template!r} has a stray brace ({exc}); "
+            f"the SMS gateway URL {shown!r} has a stray brace ({exc}); "
             "only {phone} and {text} may appear in braces"
         ) from None
     unknown = fields - {"phone", "text"}
     if unknown:
         names = ", ".join("{" + name + "}" for name in sorted(unknown))
         raise ValueError(
-            f"the SMS gateway URL {template!r} has unknown placeholders {names}; "
+            f"the SMS gateway URL {shown!r} has unknown placeholders {names}; "
             "only {phone} and {text} are filled in"
         )
     if method == "GET" and fields != {"phone", "text"}:
         raise ValueError(
-            f"the SMS gateway URL {template!r} needs both {{phone}} and {{text}} placeholders "
+            f"the SMS gateway URL {shown!r} needs both {{phone}} and {{text}} placeholders "
             "(a GET request carries nothing else)"
         )
 
@@ -154,7 +208,10 @@ class HttpGateway:
         self.connect_timeout = min(connect_timeout, total_timeout)
         self.total_timeout = total_timeout
         self._transport = transport
-        self.host = urlsplit(template).netloc
+        self.host = host_of(template)
+        """Host and port only: what messages and logs name the gateway by."""
+        self._secrets = _template_secrets(template)
+        quiet_http_client_logs()
 
     def url_for(self, phone: str, text: str) -> str:
         return self.template.format(phone=quote(phone, safe=""), text=quote(text, safe=""))
@@ -176,29 +233,47 @@ class HttpGateway:
         worker = threading.Thread(target=exchange, name="sms-http", daemon=True)
         worker.start()
         if not done.wait(self.total_timeout):
-            raise SmsError(self._timed_out())
+            raise self._failed(self._timed_out(), "no answer in time")
         result = outcome[0]
         if isinstance(result, SmsError):
-            raise result
+            raise self._failed(str(result), "no answer in time")
         if isinstance(result, httpx.TimeoutException):
-            raise SmsError(self._timed_out())
+            raise self._failed(self._timed_out(), type(result).__name__)
         if isinstance(result, httpx.HTTPError):
-            raise SmsError(
-                f"The SMS gateway {self.host} cannot be reached ({type(result).__name__}: "
-                f"{result}); check PROCESSING_SMS and the network."
+            raise self._failed(
+                f"The SMS gateway {self.host} cannot be reached ({type(result).__name__}); "
+                "check PROCESSING_SMS and the network.",
+                f"{type(result).__name__}: {self._scrub(str(result), phone, text)}",
             )
         if isinstance(result, BaseException):
-            raise SmsError(f"Sending an SMS through {self.host} failed: {result!r}")
+            raise self._failed(
+                f"Sending an SMS through {self.host} failed ({type(result).__name__}).",
+                f"{type(result).__name__}: {self._scrub(str(result), phone, text)}",
+            )
         status, answer = result
         if not 200 <= status < 300:
             snippet = answer[:200].decode("utf-8", "replace").strip()
-            raise SmsError(
-                f"The SMS gateway {self.host} refused the SMS with HTTP {status}"
-                + (f": {snippet}" if snippet else "")
+            raise self._failed(
+                f"The SMS gateway {self.host} refused the SMS with HTTP {status}.",
+                f"HTTP {status}" + (f": {self._scrub(snippet, phone, text)}" if snippet else ""),
             )
 
     def _timed_out(self) -> str:
         return f"The SMS gateway {self.host} did not answer within {self.total_timeout:g} s."
+
+    def _failed(self, message: str, detail: str) -> SmsError:
+        """The error for the caller (and the till); the scrubbed detail goes to the log."""
+        log.warning("SMS gateway %s failed: %s", self.host, " ".join(detail.split()))
+        return SmsError(message)
+
+    def _scrub(self, text: str, phone: str, sms: str) -> str:
+        """``text`` (an error or the gateway's answer) without the gateway's credentials and
+        query values, the phone, the SMS text, or anything that looks like a code."""
+        hidden = {*self._secrets, phone, phone.lstrip("+"), sms, quote(sms, safe="")}
+        for secret in sorted((h for h in hidden if h), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        text = re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", "<url>", text, flags=re.IGNORECASE)
+        return _CODE_LIKE.sub("***", text)
 
     def _exchange(self, phone: str, text: str, deadline: float) -> tuple[int, bytes]:
         timeout = httpx.Timeout(self.total_timeout, connect=self.connect_timeout)
@@ -218,9 +293,22 @@ class HttpGateway:
                 return response.status_code, answer
 
 
+def _template_secrets(template: str) -> set[str]:
+    """What in ``template`` must never be shown: its user and password, its query values other
+    than the placeholders (raw and decoded)."""
+    parts = urlsplit(template)
+    found = {parts.username or "", parts.password or ""}
+    found |= {unquote(found_value) for found_value in found}
+    for _name, value in _QUERY_VALUE.findall("?" + parts.query):
+        if not _shown_as_is(value):
+            found |= {value, unquote(value), unquote_plus(value)}
+    return {secret for secret in found if len(secret) >= 3}
+
+
 def _bad_config(value: str, source: str, reason: str) -> ValueError:
     forms = "; ".join(ACCEPTED_FORMS)
-    return ValueError(f"{source} {value!r} is not valid: {reason}. Use one of: {forms}")
+    shown = redact_setting(value)
+    return ValueError(f"{source} {shown!r} is not valid: {reason}. Use one of: {forms}")
 
 
 def gateway_from_config(value: str | None) -> SmsGateway:
@@ -261,4 +349,7 @@ __all__ = [
     "SmsError",
     "SmsGateway",
     "gateway_from_config",
+    "host_of",
+    "quiet_http_client_logs",
+    "redact_setting",
 ]

@@ -22,7 +22,8 @@ Outcomes (messages are shown to the cashier, so they are translated):
   :class:`Unreachable`;
 - a timeout after the request was sent, a broken connection, 500/502/504 (any other 5xx),
   ``409 idempotency_in_progress`` → :class:`Ambiguous`;
-- 429 → :class:`RateLimited` (``Retry-After``, else 1 s);
+- 429 → :class:`RateLimited` (``Retry-After``: whole seconds or an HTTP date, at most 300 s — the
+  sender's longest backoff — so no answer can stall the queue; anything else, 1 s);
 - any other 4xx with the error envelope, and 401/403 with or without it → :class:`Rejected`;
 - an answer that is not understood (not the protocol's JSON: a proxy's page, truncated JSON,
   wrong types, a redirect) → :class:`Ambiguous` for mutations, :class:`Unreachable` for reads.
@@ -33,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -89,6 +91,11 @@ log = logging.getLogger("sync.client")
 DEFAULT_TIMEOUT = httpx.Timeout(connect=3, read=10, write=10, pool=2)
 DEFAULT_DEADLINE = 15.0
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
+MAX_RETRY_AFTER = 300.0
+"""The longest wait a ``Retry-After`` may ask for: the sender's ``MAX_DELAY`` (``sync.sender``),
+so a server (or a proxy) answering ``inf`` or a date years away cannot stall the till's queue."""
+DEFAULT_RETRY_AFTER = 1.0
+_DELTA_SECONDS = re.compile(r"[0-9]+")
 API_PREFIX = "/api/v1"
 
 
@@ -564,20 +571,28 @@ def _json(content: bytes) -> Json | None:
 
 
 def _retry_after(value: str | None) -> float:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date); 1 when absent or odd."""
-    if not value:
-        return 1.0
+    """Seconds from a ``Retry-After`` header, within [0, :data:`MAX_RETRY_AFTER`].
+
+    RFC 9110 10.2.3: whole seconds in ASCII digits, or an HTTP date (one in the past is 0).
+    Anything else — absent, ``inf``, ``nan``, negative, fractional, an exponent, other scripts'
+    digits, a date that does not parse — is :data:`DEFAULT_RETRY_AFTER`.
+    """
+    text = (value or "").strip()
+    if not text:
+        return DEFAULT_RETRY_AFTER
+    if _DELTA_SECONDS.fullmatch(text):
+        return MAX_RETRY_AFTER if len(text) > 9 else min(float(text), MAX_RETRY_AFTER)
     try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 1.0
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, OverflowError):
+        return DEFAULT_RETRY_AFTER
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    try:
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    except OverflowError:
+        return DEFAULT_RETRY_AFTER
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def _seg(value: str) -> str:
@@ -614,4 +629,4 @@ def clock_skew(answer: Reply | Health | Mapping[str, Any], local_now: datetime) 
     return (local_now - stamp).total_seconds()
 
 
-__all__ = ["DEFAULT_DEADLINE", "DEFAULT_TIMEOUT", "HttpGateway", "clock_skew"]
+__all__ = ["DEFAULT_DEADLINE", "DEFAULT_TIMEOUT", "MAX_RETRY_AFTER", "HttpGateway", "clock_skew"]

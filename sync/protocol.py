@@ -3,19 +3,22 @@
 Owns: request and response shapes, and the formats of amounts on the wire (decimal strings:
 money with 2 decimals, quantities with 3, points at the program's scale).  Clients ignore unknown
 fields (forward compatibility); requests refuse them, so a typo is a 400, not a silent default.
+
+Numbers on the wire are ASCII digits (``[0-9]`` in the patterns, never the digit class: pydantic's
+patterns, like Python's, take any script's digit there, and ``Decimal("١")`` is 1).  Every datetime carries its time
+zone (``AwareDatetime``): a naive one is a validation error, never a comparison that fails later.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-Money = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,2})?$", examples=["1299.90"])]
-SignedPoints = Annotated[str, Field(pattern=r"^[+-]?\d{1,15}(\.\d{1,4})?$", examples=["150"])]
-Points = Annotated[str, Field(pattern=r"^\d{1,15}(\.\d{1,4})?$", examples=["150"])]
-Quantity = Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,3})?$", examples=["1.000"])]
+Money = Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,2})?$", examples=["1299.90"])]
+SignedPoints = Annotated[str, Field(pattern=r"^[+-]?[0-9]{1,15}(\.[0-9]{1,4})?$", examples=["150"])]
+Points = Annotated[str, Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,4})?$", examples=["150"])]
+Quantity = Annotated[str, Field(pattern=r"^[0-9]{1,9}(\.[0-9]{1,3})?$", examples=["1.000"])]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 PaymentType = Literal["cash", "card", "sbp", "other"]
 
@@ -51,7 +54,7 @@ class ErrorEnvelope(Response):
 class Health(Response):
     status: Literal["ok", "degraded"]
     calc: Literal["ok", "degraded"]
-    server_time: datetime
+    server_time: AwareDatetime
     version: str
 
 
@@ -67,7 +70,7 @@ class EnrollResponse(Response):
     store_id: str
     store_name: str
     chain_id: str
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- A. identify ----------------------------------------------------------------------------------
@@ -108,12 +111,12 @@ class CustomerOut(Response):
 
 class Activation(Response):
     amount: Points
-    available_from: datetime
+    available_from: AwareDatetime
 
 
 class Expiry(Response):
     amount: Points
-    at: datetime
+    at: AwareDatetime
 
 
 class BalanceOut(Response):
@@ -132,7 +135,7 @@ class RedeemPolicy(Response):
 class CouponOut(Response):
     code: str
     title: str
-    valid_till: datetime
+    valid_till: AwareDatetime
 
 
 class IdentifyResponse(Response):
@@ -142,7 +145,7 @@ class IdentifyResponse(Response):
     balance: BalanceOut | None = None
     redeem_policy: RedeemPolicy | None = None
     coupons: list[CouponOut] = []
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- D. calculate ---------------------------------------------------------------------------------
@@ -171,7 +174,7 @@ class CustomerRef(Request):
 
 
 class RedeemIn(Request):
-    points: Annotated[str, Field(pattern=r"^(max|\d{1,15}(\.\d{1,4})?)$")] = "max"
+    points: Annotated[str, Field(pattern=r"^(max|[0-9]{1,15}(\.[0-9]{1,4})?)$")] = "max"
 
 
 class PaymentIn(Request):
@@ -206,8 +209,8 @@ class TotalsOut(Response):
     redeem_amount: Money
     to_pay: Money
     earn_points: Points
-    earn_available_from: datetime
-    earn_expires_at: datetime | None = None
+    earn_available_from: AwareDatetime
+    earn_expires_at: AwareDatetime | None = None
 
 
 class RedeemOut(Response):
@@ -228,7 +231,7 @@ class MessageOut(Response):
 
 class CalculateResponse(Response):
     calculation_id: str
-    valid_until: datetime
+    valid_until: AwareDatetime
     rules_version: str
     status: Literal["ok", "degraded_personal", "degraded_all"]
     lines: list[LineOut]
@@ -237,18 +240,18 @@ class CalculateResponse(Response):
     coupons: list[dict[str, str]] = []
     messages: list[MessageOut] = []
     balance: BalanceOut | None = None
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- I. pull deltas -------------------------------------------------------------------------------
 class BalanceSnapshot(Response):
     available: SignedPoints
-    as_of: datetime
+    as_of: AwareDatetime
 
 
 class SyncCustomer(Response):
     id: str
-    updated_at: datetime
+    updated_at: AwareDatetime
     deleted: bool
     phone_hash: str | None = None
     phone_masked: str | None = None
@@ -264,7 +267,7 @@ class SyncCustomersResponse(Response):
     items: list[SyncCustomer]
     next_cursor: str | None
     has_more: bool
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 class OfflineRedeemOut(Response):
@@ -276,12 +279,12 @@ class OfflineRedeemOut(Response):
 
 class RulesResponse(Response):
     version: str
-    valid_from: datetime
+    valid_from: AwareDatetime
     program_toml: str
     offline_redeem: OfflineRedeemOut
     wallet_public_key: str
     phone_hash_key: str
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- E. purchases ---------------------------------------------------------------------------------
@@ -305,14 +308,14 @@ class PurchaseRequest(Request):
     """Required for ``confirmed`` (single phase, or offline); drives the payment-method bonus."""
     offline: bool = False
     """Only in ``/sync/transactions``: the sale was made while the service was unreachable."""
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     shift: ShiftIn | None = None
 
 
 class Earned(Response):
     points: Points
-    available_from: datetime | None = None
-    expires_at: datetime | None = None
+    available_from: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class BalanceAfter(Response):
@@ -326,20 +329,20 @@ class BalanceAfter(Response):
 class PurchaseCreated(Response):
     purchase_id: str
     state: Literal["pending", "confirmed", "cancelled"]
-    hold_expires_at: datetime | None = None
+    hold_expires_at: AwareDatetime | None = None
     redeemed_points: Points
     earn_points: Points
     to_pay: Money
     earned: Earned | None = None
     balance_after: BalanceAfter | None = None
     print_lines: list[str] = []
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 class ConfirmRequest(Request):
     receipt_no: Annotated[str, Field(max_length=128)] | None = None
     payments: Annotated[list[PaymentIn], Field(max_length=10)] = []
-    occurred_at: datetime | None = None
+    occurred_at: AwareDatetime | None = None
 
 
 class ConfirmResponse(Response):
@@ -350,12 +353,12 @@ class ConfirmResponse(Response):
     issued_coupons: list[str] = []
     balance_after: BalanceAfter | None = None
     print_lines: list[str] = []
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 class CancelRequest(Request):
     reason: Annotated[str, Field(max_length=64)] | None = None
-    occurred_at: datetime | None = None
+    occurred_at: AwareDatetime | None = None
 
 
 class CancelResponse(Response):
@@ -363,7 +366,7 @@ class CancelResponse(Response):
     state: Literal["cancelled"]
     released_points: Points
     released_coupons: list[str] = []
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- F. returns -----------------------------------------------------------------------------------
@@ -376,7 +379,7 @@ class ReturnLineIn(Request):
 class ReturnRequest(Request):
     return_id: Ident
     receipt_no: Annotated[str, Field(max_length=128)] | None = None
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=1000)]
     refunded_payments: Annotated[list[PaymentIn], Field(max_length=10)] = []
     reason: Annotated[str, Field(max_length=64)] | None = None
@@ -402,7 +405,7 @@ class ReturnResponse(Response):
     lines: list[ReturnLineOut]
     complete: bool
     """Everything bought has now been returned."""
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- K. purchase lookup ---------------------------------------------------------------------------
@@ -434,12 +437,12 @@ class PurchaseView(Response):
     to_pay: Money
     redeem_points: Points
     earn_points: Points
-    hold_expires_at: datetime | None = None
-    occurred_at: datetime
-    confirmed_at: datetime | None = None
+    hold_expires_at: AwareDatetime | None = None
+    occurred_at: AwareDatetime
+    confirmed_at: AwareDatetime | None = None
     lines: list[PurchaseLineOut]
     returns: list[str] = []
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- J. offline batches ---------------------------------------------------------------------------
@@ -447,7 +450,7 @@ class BatchItem(Request):
     seq: Annotated[int, Field(ge=1, le=2**62)]
     idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")]
     kind: Literal["purchase", "confirm", "return", "cancel", "register", "offer_sheet"]
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     body: dict[str, Any]
     """A purchase (``PurchaseRequest``, ``state: confirmed``), the confirm of a purchase held online
     (``ConfirmRequest`` plus ``purchase_id``), a return (``ReturnRequest`` plus ``purchase_id``), a
@@ -484,4 +487,4 @@ class SyncTransactionsResponse(Response):
     next_expected_seq: int
     gaps: list[SeqGap] = []
     """Sequence numbers this till skipped (reported once, and kept for the admin's review)."""
-    server_time: datetime
+    server_time: AwareDatetime

@@ -428,7 +428,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> World:
     cwd.mkdir()
     (cwd / ".venv").symlink_to(VENV, target_is_directory=True)
     (cwd / "legacy.csv").write_text(_legacy_csv(), encoding="utf-8")
-    db, sms_log = tmp / "processing.db", tmp / "sms.log"
+    db, sms_log = tmp / "processing.db", cwd / "sms.log"  # where the README's `serve --sms` writes
     world = World(tmp, cwd, _environment(tmp, db, sms_log), db, sms_log)
     loaded = world.run(".venv/bin/processing demo-data")
     assert loaded.returncode == 0, loaded.stderr

@@ -81,7 +81,7 @@ def test_admin_commands_then_serve(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "broken.toml" in refused.stderr
 
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROCESSING_SMS": "log"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "processing.cli", "--db", str(db), "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -161,7 +161,7 @@ def test_serve_with_workers_takes_the_database_after_the_command(tmp_path: Path)
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PROCESSING_SMS": "log"},
         start_new_session=True,
     )
     try:

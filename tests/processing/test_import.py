@@ -404,3 +404,24 @@ def test_import_customers_command(tmp_path: Path) -> None:
     assert "opening points: 10" in done.stdout
     again = _cli(db, "import-customers", str(good), "--db", str(db))
     assert again.returncode == 2 and "already belongs to customer c_" in again.stderr
+
+
+def test_digits_of_other_scripts_are_refused_by_line_and_column(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Issue 12: ``\\d`` and ``Decimal`` take "١٠٠" (Arabic-Indic) and "１００" (full-width)."""
+    path = _csv(
+        tmp_path,
+        f"{HEADER}\n"
+        "+7 900 123-45-67,Иван,Петров,,,,١٥٠,\n"
+        "+7 900 123-45-68,Анна,,,,,,１００\n"
+        "+7 900 123-45-69,Олег,,,٠١.٠٢.١٩٩٠,,,\n",
+    )
+    before = _counts(factory)
+    rejected = _rejected(factory, path)
+    assert {(p.line, p.column) for p in rejected.problems} == {
+        (2, "opening_points"),
+        (3, "window_spend"),
+        (4, "birth_date"),
+    }
+    assert _counts(factory) == before

@@ -166,3 +166,12 @@ def test_a_large_offline_sale_is_listed_for_review(service: Service, client: htt
     with transaction(service.factory) as session:
         listed = session.scalars(select(ReviewItem).where(ReviewItem.kind == "large_offline")).all()
     assert [r.purchase_id for r in listed] == [large["purchase_id"]]
+
+
+def test_a_pin_in_other_digits_is_refused(service: Service) -> None:
+    from processing.admin import AdminError, add_cashier
+    from processing.db import transaction as tx
+
+    for pin in ("١٢٣٤", "１２３４"):
+        with pytest.raises(AdminError), tx(service.factory) as session:
+            add_cashier(session, "iport-msk-1", "Анна", pin)
