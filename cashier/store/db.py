@@ -108,10 +108,14 @@ def open_store(folder: Path | str, *, migrate: bool = True) -> Store:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _owner_only(folder, 0o700)
     lock = _lock(folder / LOCK_NAME)
     try:
         lost = _lost_wal(folder)  # before any connection rebuilds the index
         url = f"sqlite:///{folder / DB_NAME}"
+        (folder / DB_NAME).touch(mode=0o600, exist_ok=True)  # SQLite gives -wal/-shm its mode
+        for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", LOCK_NAME):
+            _owner_only(folder / name, 0o600)
         engine = make_engine(url)
         if migrate and _revision(engine) != HEAD_REVISION:
             from alembic import command  # only when there is something to migrate: ~200 ms
@@ -132,6 +136,19 @@ def open_store(folder: Path | str, *, migrate: bool = True) -> Store:
         _unlock(lock)
         lock.close()
         raise
+
+
+def _owner_only(path: Path, mode: int) -> None:
+    """The till's folder and files are its user's alone (customers' names, phones' hashes,
+    balances, the key's file): ``0700`` / ``0600`` on POSIX, whatever the umask made them.  A
+    file another user owns (a folder shared on purpose) is left as it is."""
+    if sys.platform == "win32" or not path.exists():  # pragma: no cover - Windows: ACLs
+        return
+    try:
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except PermissionError:
+        pass
 
 
 def make_engine(url: str) -> Engine:
