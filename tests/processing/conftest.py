@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -116,9 +117,10 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @contextmanager
-def serve(database_url: str) -> Iterator[Service]:
+def serve(database_url: str, *, sms: Any = None) -> Iterator[Service]:
     """The processing service on loopback over a migrated database: NBclub, one store, one
-    enrolled till, a fixed clock, a log SMS gateway (also used by benchmarks)."""
+    enrolled till, a fixed clock, a log SMS gateway unless ``sms`` names another (also used by
+    benchmarks)."""
     engine = make_engine(database_url)
     factory = session_factory(engine)
     text = (
@@ -129,7 +131,7 @@ def serve(database_url: str) -> Iterator[Service]:
         add_store(session, "iport-msk-1", "iport", "iPort, Москва")
         code, _ = create_enrolment_code(session, "iport-msk-1", NOW - timedelta(hours=1))
     port = _free_port()
-    gateway = LogGateway()
+    gateway = sms if sms is not None else LogGateway()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(database_url, clock=lambda: NOW, engine=engine, sms=gateway),

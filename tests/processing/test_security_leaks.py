@@ -28,15 +28,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from processing import cli
 from processing.admin import add_store, create_enrolment_code
-from processing.app import MAX_BODY, create_app
+from processing.app import MAX_BODY
 from processing.db import make_engine, session_factory, transaction
 from processing.sms import HttpGateway, LogGateway, SmsError, gateway_from_config
 from processing.state import set_program
-from tests.processing.conftest import NOW, Service, _free_port
+from tests.processing.conftest import NOW, Service, _free_port, serve
 
 PHONE = "+79001234567"
 OTHER_PHONE = "+79001234568"
@@ -135,36 +134,8 @@ def _prepare(url: str, now: datetime = NOW) -> str:
 @contextmanager
 def _served(url: str, sms: Any) -> Iterator[httpx.Client]:
     """The service on loopback with the SMS gateway ``sms``; a client of an enrolled till."""
-    code = _prepare(url)
-    engine = make_engine(url)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(url, clock=lambda: NOW, engine=engine, sms=sms),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.02)
-        base = f"http://127.0.0.1:{port}/api/v1"
-        enrolled = httpx.post(f"{base}/devices/enroll", json={"code": code}, timeout=10)
-        assert enrolled.status_code == 201, enrolled.text
-        token = enrolled.json()["token"]
-        with httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=20
-        ) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        engine.dispose()
+    with serve(url, sms=sms) as service, service.client() as client:
+        yield client
 
 
 def _send_code(client: httpx.Client, phone: str = PHONE) -> httpx.Response:
