@@ -735,10 +735,12 @@ class Till:
         left = self.time_left()
         if self.deliver is None or not self.online or left <= MIN_CALL_S:
             return Served.QUEUED  # the sale's budget is spent: the sender takes it from here
+        with self.store.read() as s:  # by its key: the sender may renumber the queue meanwhile
+            op_id = s.scalars(select(OutboxItem.op_id).where(OutboxItem.seq == seq)).one()
         with self._waiting():
             answered = self.deliver(left)
         with self.store.read() as s:
-            state = s.scalars(select(OutboxItem.state).where(OutboxItem.seq == seq)).one()
+            state = s.scalars(select(OutboxItem.state).where(OutboxItem.op_id == op_id)).one()
         if answered:
             self.back_online()
         else:

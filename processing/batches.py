@@ -88,7 +88,10 @@ def process_batch(
     results: list[ItemResult] = []
     gaps: list[SeqGap] = []
     for item in sorted(body.items, key=lambda i: i.seq):
-        results.append(_one(factory, till, item, now, gaps))
+        result = _one(factory, till, item, now, gaps)
+        results.append(result)
+        if result.error is not None and result.error.code == "seq_reused":
+            break  # the rest stays unanswered: the till renumbers from next_expected_seq
     with factory() as session, session.begin():
         device = session.get(Device, till.device_id)
         assert device is not None

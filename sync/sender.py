@@ -7,6 +7,9 @@ the service said per item:
 - ``accepted`` / ``duplicate`` → ``acked``, with the service's result (earned points, the real id of
   a customer registered offline);
 - ``rejected`` → moved to the review list with its reason — never deleted, never retried;
+- ``rejected: seq_reused`` (the service already had this number: the till's database came back
+  from an old copy) → the items still queued are renumbered from the service's
+  ``next_expected_seq`` and sent again, each with its own key;
 - a transport failure (unreachable, ambiguous, 5xx, 429) → nothing changes but the attempt count:
   the same items with the same keys go again after a capped exponential backoff with full jitter
   (``Retry-After`` honoured).  A transport failure never drops or reorders an item.
@@ -29,12 +32,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cashier.errors import StoreWriteFailed
 from cashier.gateway import Ambiguous, Gateway, RateLimited, Rejected, Unreachable
 from cashier.store.db import Store
 from cashier.store.models import CachedCustomer, Meta, OutboxItem, Sale
+from cashier.store.models import Counter as SeqCounter
 
 MAX_ITEMS = 100
 MAX_BYTES = 256 * 1024
@@ -188,6 +192,7 @@ class Sender:
         self.reset_backoff()
         self.last_error = None
         acked, rejected = self._apply(batch, reply.body)
+        self._resume_numbering(reply.body)
         with self.store.read() as s:
             left = len(
                 s.scalars(select(OutboxItem.seq).where(OutboxItem.state == "queued").limit(1)).all()
@@ -212,6 +217,8 @@ class Sender:
                 item = s.get(OutboxItem, row.seq)
                 if result is None or item is None or item.state != "queued":
                     continue  # not answered: stays queued, goes again with the same key
+                if _reused(result):
+                    continue  # renumbered below and sent again: never applied, never refused
                 if result["status"] in ("accepted", "duplicate"):
                     item.state, item.acked_at = "acked", now
                     item.result = result.get("result") or {}
@@ -226,6 +233,52 @@ class Sender:
                     rejected += 1
             s.merge(Meta(key="last_push_at", value=now.isoformat()))
         return acked, rejected
+
+    def _resume_numbering(self, answer: dict[str, Any]) -> None:
+        """The service already had this till's next numbers (``seq_reused``: its database was
+        restored from an old copy, or copied without its ``-wal``): renumber every item still
+        queued from the service's ``next_expected_seq``, in the same order, so the queue goes on
+        flowing.  Each keeps its idempotency key, so nothing can apply twice."""
+        reused = [int(r["seq"]) for r in answer.get("results", []) if _reused(r)]
+        resume = answer.get("next_expected_seq")
+        if not reused or not isinstance(resume, int) or resume <= min(reused):
+            return
+        first = min(reused)
+        with self.store.write() as s:
+            moving = list(
+                s.scalars(
+                    select(OutboxItem.seq)
+                    .where(OutboxItem.state == "queued", OutboxItem.seq >= first)
+                    .order_by(OutboxItem.seq)
+                )
+            )
+            if not moving:
+                return
+            taken = set(s.scalars(select(OutboxItem.seq).where(OutboxItem.seq >= resume)))
+            quiet = {"synchronize_session": False}
+            # Two steps, so no row ever takes a number another still holds.
+            s.execute(
+                update(OutboxItem)
+                .where(OutboxItem.seq.in_(moving))
+                .values(seq=-OutboxItem.seq)
+                .execution_options(**quiet)
+            )
+            new_seq = resume
+            for old in moving:
+                while new_seq in taken:
+                    new_seq += 1
+                s.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.seq == -old)
+                    .values(seq=new_seq)
+                    .execution_options(**quiet)
+                )
+                new_seq += 1
+            counter = s.get(SeqCounter, "seq")
+            if counter is not None and counter.value < new_seq - 1:
+                counter.value = new_seq - 1
+            s.merge(Meta(key="seq_resumed_at", value=f"{first}->{resume}"))
+        self.last_error = None
 
     @staticmethod
     def _effects(s: Any, item: OutboxItem) -> None:
@@ -245,6 +298,11 @@ class Sender:
             if local is not None and customer.get("id"):
                 local.server_id = customer["id"]
                 local.verified = bool(customer.get("phone_confirmed"))
+
+
+def _reused(result: dict[str, Any]) -> bool:
+    error = result.get("error") or {}
+    return result.get("status") == "rejected" and error.get("code") == "seq_reused"
 
 
 def run_forever(sender: Sender, stop: threading.Event, *, idle: float = 5.0) -> None:

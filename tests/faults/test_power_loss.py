@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cashier.store.db import DB_NAME, WAL_LOST_NAME, StoreDamaged, open_store
+from cashier.store.models import Counter as SeqCounter
 from cashier.store.models import OutboxItem, Sale, SaleLine, SalePayment
 from processing.db import transaction
 from processing.models import Purchase, ReviewItem
@@ -205,7 +206,7 @@ def test_16_a_deleted_hot_wal_is_refused_with_a_message(
         store.close()
 
 
-def test_16_a_database_copied_without_its_wal_is_caught_by_the_service(
+def test_16_a_database_copied_without_its_wal_resumes_from_the_services_numbers(
     world: TillWorld, tmp_path: Path
 ) -> None:
     raw = world.store.engine.raw_connection()  # the rules and settings reach the file itself
@@ -223,15 +224,23 @@ def test_16_a_database_copied_without_its_wal_is_caught_by_the_service(
     assert world.store.healthy  # nothing on the till can tell: the file alone is consistent
     with world.store.read() as s:
         assert s.scalar(select(func.count()).select_from(Sale)) == 0  # the shift is gone
-    again = world.sell("800.00")  # reuses seq 1
+    again = world.sell("800.00")  # takes seq 1 again: the service had 1-3 already
+    later = world.sell("300.00")
+    assert again.seq == 1
     world.drain()
     with world.store.read() as s:
-        item = s.scalars(select(OutboxItem).where(OutboxItem.seq == again.seq)).one()
-    assert item.state == "rejected" and "seq_reused" in (item.reason or "")  # quarantined, said why
+        items = {i.op_id: i for i in s.scalars(select(OutboxItem))}
+        counter = s.get(SeqCounter, "seq")
+    assert {i.state for i in items.values()} == {"acked"}  # resumed, not quarantined
+    assert sorted(i.seq for i in items.values()) == [4, 5]  # from the service's next number
+    assert counter is not None and counter.value == 5
     with transaction(world.service.factory) as session:
         assert all(session.get(Purchase, d.sale_id) is not None for d in first)
-        assert session.get(Purchase, again.sale_id) is None  # not silently doubled or merged
-        # The chain's admin sees it too (`processing review`), once however often it is resent.
+        for done in (again, later):  # applied once each, under their own keys
+            bought = session.get(Purchase, done.sale_id)
+            assert bought is not None and bought.state == "confirmed"
+        assert session.scalar(select(func.count()).select_from(Purchase)) == 5
+        # The chain's admin sees it (`processing review`): the till's database went back.
         reviews = list(
             session.scalars(
                 select(ReviewItem).where(
@@ -239,13 +248,13 @@ def test_16_a_database_copied_without_its_wal_is_caught_by_the_service(
                 )
             )
         )
-    assert len(reviews) == 1 and f"#{again.seq} " in reviews[0].reason
-    world.sender.drain_once()  # nothing queued: the refused item is never resent by the till
-    item_body = {
+    assert len(reviews) == 1 and "#1 " in reviews[0].reason
+    item = next(i for i in items.values() if i.subject == again.sale_id)
+    stale = {
         "batch_id": "resend",
         "items": [
             {
-                "seq": again.seq,
+                "seq": 1,  # the old number, as a batch resent after a lost answer would carry
                 "idempotency_key": item.op_id,
                 "kind": item.kind,
                 "occurred_at": item.occurred_at.isoformat(),
@@ -253,7 +262,7 @@ def test_16_a_database_copied_without_its_wal_is_caught_by_the_service(
             }
         ],
     }
-    world.gateway.push_batch(item_body, timeout=5.0)  # a resent batch whose answer was lost
+    world.gateway.push_batch(stale, timeout=5.0)
     with transaction(world.service.factory) as session:
-        count = select(func.count()).where(ReviewItem.kind == "seq_reused")
-        assert session.scalar(count) == 1
+        assert session.scalar(select(func.count()).where(ReviewItem.kind == "seq_reused")) == 1
+        assert session.scalar(select(func.count()).select_from(Purchase)) == 5
