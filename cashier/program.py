@@ -130,6 +130,9 @@ class Program:
     profile_bonus: Bonus | None = None
     """Points for completing the profile: given once per customer ever, when an e-mail or a birth
     date is first added to an account whose phone is verified (``[bonuses.profile]``)."""
+    sms_countries: frozenset[str] = frozenset({"7"})
+    """Country calling codes SMS codes may be sent to (``[sms] countries``; Russia by default): a
+    code to a premium foreign number is how SMS pumping makes money."""
     return_chain_groups: tuple[frozenset[str], ...] = ()
     """Chains whose tills may take back each other's sales (``[[returns.chain_groups]]``, e.g. one
     company's chains sharing one account); by default a sale is returned only in its own chain."""
@@ -305,6 +308,10 @@ def _build(root: Reader) -> Program:
     expiry = root.table("expiry", optional=True)
     bonuses = root.table("bonuses", optional=True)
     returns = root.table("returns", optional=True)
+    sms = root.table("sms", optional=True)
+    countries = sms.string_set("countries") or frozenset({"7"})
+    if not all(c.isascii() and c.isdigit() and len(c) <= 3 for c in countries):
+        raise sms.error("countries", _('country calling codes, e.g. ["7", "375"]'))
     groups = returns.array_of_tables("chain_groups")
 
     payment_bonus = {
@@ -371,6 +378,7 @@ def _build(root: Reader) -> Program:
         birthday_bonus=_bonus(bonuses, "birthday"),
         profile_bonus=_profile_bonus(bonuses),
         return_chain_groups=tuple(group.string_set("chains") for group in groups),
+        sms_countries=countries,
         source=root.source,
     )
     for reader in (
@@ -384,6 +392,7 @@ def _build(root: Reader) -> Program:
         expiry,
         bonuses,
         returns,
+        sms,
         *levels,
         *groups,
     ):

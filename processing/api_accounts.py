@@ -126,8 +126,9 @@ def otp_send(
     now: Now,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Send a one-time code by SMS.  Limits: one per number per 5 minutes, 30 per till and 60 per
-    address per hour (``429 rate_limited`` with ``Retry-After``)."""
+    """Send a one-time code by SMS to a number of the program's countries.  Limits: one per number
+    a minute and 10 a day, 30 per till and 60 per address per hour, none to a number locked by
+    15 wrong codes in a day (``429 rate_limited`` with ``Retry-After``)."""
     key = check_key(idempotency_key)
     gateway = _gateway(request)
     limits = _limits(request)
@@ -147,6 +148,7 @@ def otp_send(
             now=now,
             program_name=program.name,
             limits=limits,
+            countries=program.sms_countries,
         )
         issued.append(code)
         return Answer(

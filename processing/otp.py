@@ -4,11 +4,13 @@ Owns: issuing a code (:func:`issue`: the send limits, the code stored hashed, th
 the limits count), checking it (:func:`verify`: life, attempts, a confirmation token), and spending
 a token (:func:`consume_confirmation`, called by registration and by purchases for ``redeem``).
 
-- A code has 4–6 digits from :mod:`secrets` (4 by default) and is stored as
+- A code has 4–6 digits from :mod:`secrets` (6 by default) and is stored as
   ``hmac-sha256$<salt>$<digest>`` with a salt per code; it lives 5 minutes and allows 5 attempts.
-- Limits (:class:`OtpLimits`): one SMS per phone number per 5 minutes, 30 per till per hour,
-  60 per client address per hour, counted in ``sms_sent``.  A hit is ``429 rate_limited`` with
-  ``Retry-After``.
+- Codes go only to numbers of the program's countries (``[sms] countries``, Russia by default).
+- Limits (:class:`OtpLimits`): one SMS per phone number a minute and 10 a day, 30 per till and
+  60 per client address per hour, counted in ``sms_sent``; 15 wrong codes for a number in a day
+  lock it for the rest of that day.  A hit is ``429 rate_limited`` with ``Retry-After``.  The
+  service's day total reaching ``alarm_per_day`` logs an error and lists an ``sms_alarm`` review.
 - A confirmation token is random (``ct_…``), stored as a SHA-256 in ``otps.token_hash``, single
   use, bound to the phone, the purpose, the till and the customer (when the code was sent for one
   or the phone belonged to one), and lives 10 minutes from the verification.  Once a code is
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -39,8 +42,10 @@ from cashier.identifiers import normalize_phone
 from cashier.program import Program
 from processing.deps import TillRef
 from processing.errors import ApiError
-from processing.models import Customer, Otp, SmsSent
+from processing.models import Customer, Otp, ReviewItem, SmsSent
 from processing.security import hash_token
+
+log = logging.getLogger(__name__)
 
 PURPOSES = ("register", "redeem", "bind_card", "identify")
 _HASH_SCHEME = "hmac-sha256"
@@ -50,13 +55,22 @@ _HASH_SCHEME = "hmac-sha256"
 class OtpLimits:
     """How codes behave and how often they may be sent; the defaults are the service's."""
 
-    code_digits: int = 4
+    code_digits: int = 6
     code_ttl: timedelta = timedelta(minutes=5)
     max_attempts: int = 5
     resend_after_s: int = 60
     token_ttl: timedelta = timedelta(minutes=10)
     per_phone: int = 1
-    per_phone_window: timedelta = timedelta(minutes=5)
+    per_phone_window: timedelta = timedelta(seconds=60)
+    """One SMS per number per this long: the same wait the answer's ``resend_after_s`` names."""
+    per_phone_day: int = 10
+    """At most this many SMS to one number in 24 hours, however they are spread."""
+    lockout_failures: int = 15
+    """Wrong codes entered for one number in 24 hours (over all its codes) that lock it: no new
+    code is sent to it and none is accepted until the oldest of them is a day old."""
+    alarm_per_day: int = 1000
+    """SMS sent by the whole service in 24 hours that raise an alarm (an error in the log and a
+    review item, once): an SMS-pumping attack costs the chain money by the message."""
     per_device: int = 30
     per_device_window: timedelta = timedelta(hours=1)
     per_address: int = 60
@@ -67,7 +81,9 @@ class OtpLimits:
             raise ValueError(f"a code has 4 to 6 digits, not {self.code_digits}")
         if self.max_attempts < 1:
             raise ValueError("a code allows at least one attempt")
-        for name in ("per_phone", "per_device", "per_address"):
+        if self.resend_after_s * self.per_phone < self.per_phone_window.total_seconds():
+            raise ValueError("resend_after_s must not promise a resend the limit refuses")
+        for name in ("per_phone", "per_phone_day", "per_device", "per_address", "lockout_failures"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must allow at least one SMS")
         for name in ("code_ttl", "token_ttl", "per_phone_window"):
@@ -188,6 +204,17 @@ def check_limits(
     limits: OtpLimits = DEFAULT_LIMITS,
 ) -> None:
     """Raise ``429 rate_limited`` (with ``Retry-After``) when one more SMS is over a limit."""
+    check_lockout(session, phone, now, limits)
+    _check_limit(
+        session,
+        SmsSent.phone,
+        phone,
+        limits.per_phone_day,
+        timedelta(days=1),
+        now,
+        f"{limits.per_phone_day} codes were sent to this number in the last 24 hours: "
+        "try again in {seconds} s.",
+    )
     _check_limit(
         session,
         SmsSent.phone,
@@ -222,6 +249,62 @@ def check_limits(
         )
 
 
+def check_lockout(
+    session: Session, phone: str, now: datetime, limits: OtpLimits = DEFAULT_LIMITS
+) -> None:
+    """``429 rate_limited`` while ``phone`` is locked: ``lockout_failures`` wrong codes were
+    entered for it in the last 24 hours (over all its codes), so guessing cannot go on by asking
+    for new codes."""
+    rows = session.execute(
+        select(Otp.created_at, Otp.attempts_left).where(
+            Otp.phone == phone, Otp.created_at > now - timedelta(days=1)
+        )
+    ).all()
+    failures = sum(max(0, limits.max_attempts - left) for _at, left in rows)
+    if failures < limits.lockout_failures:
+        return
+    free_at = min(at for at, left in rows if left < limits.max_attempts) + timedelta(days=1)
+    seconds = max(1, math.ceil((free_at - now).total_seconds()))
+    raise ApiError(
+        429,
+        "rate_limited",
+        f"Too many wrong codes were entered for this number today: it is locked for "
+        f"{math.ceil(seconds / 3600)} h. The customer may sell without spending points.",
+        retryable=True,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def _sms_alarm(session: Session, now: datetime, limits: OtpLimits) -> None:
+    """When this SMS makes the day's count reach ``alarm_per_day``: an error in the log and a
+    review item (once a day) — a flood of codes costs the chain money by the message."""
+    today = session.scalar(
+        select(func.count()).select_from(SmsSent).where(SmsSent.sent_at > now - timedelta(days=1))
+    )
+    if int(today or 0) + 1 != limits.alarm_per_day:
+        return
+    reason = (
+        f"{limits.alarm_per_day} SMS codes were sent in the last 24 hours: check for SMS pumping "
+        "(many numbers, one till or address) and lower the limits if needed."
+    )
+    log.error(reason)
+    session.add(ReviewItem(kind="sms_alarm", reason=reason, created_at=now))
+
+
+def _allowed_country(e164: str, countries: frozenset[str]) -> None:
+    import phonenumbers
+
+    code = str(phonenumbers.parse(e164).country_code)
+    if code not in countries:
+        allowed = ", ".join(f"+{c}" for c in sorted(countries))
+        raise ApiError(
+            422,
+            "validation_error",
+            f"Codes are sent only to numbers of {allowed} in this program, not +{code}.",
+            details=[{"field": "/phone", "message": "country not allowed"}],
+        )
+
+
 def _live_customer_by_phone(session: Session, phone: str) -> Customer | None:
     return session.scalars(
         select(Customer).where(Customer.phone == phone, Customer.deleted.is_(False))
@@ -239,6 +322,7 @@ def issue(
     program_name: str,
     customer_id: str | None = None,
     limits: OtpLimits = DEFAULT_LIMITS,
+    countries: frozenset[str] = frozenset({"7"}),
 ) -> Issued:
     """Store a new code for ``phone`` and reserve its SMS in ``sms_sent``; send it after commit.
 
@@ -253,6 +337,7 @@ def issue(
             400, "validation_error", f"Unknown purpose {purpose!r}: use one of {PURPOSES}."
         )
     e164 = parse_phone(phone)
+    _allowed_country(e164, countries)
     if customer_id is not None:
         customer = session.get(Customer, customer_id)
         if customer is None or customer.deleted:
@@ -271,6 +356,7 @@ def issue(
             )
     _lock_phone(session, e164)
     check_limits(session, e164, device_id, address, now, limits)
+    _sms_alarm(session, now, limits)
     otp_id = "o_" + secrets.token_hex(12)
     code = f"{secrets.randbelow(10**limits.code_digits):0{limits.code_digits}d}"
     row = Otp(
@@ -330,6 +416,10 @@ def verify(
         )
     if now >= otp.expires_at:
         return ApiError(422, "otp_expired", "The code has expired: send a new code.")
+    try:
+        check_lockout(session, otp.phone, now, limits)
+    except ApiError as locked:  # a right code does not unlock it either: guessing must stop
+        return locked
     if not _code_matches(otp, code):
         otp.attempts_left -= 1
         if otp.attempts_left <= 0:

@@ -62,6 +62,7 @@ _KIND_LABELS = {
     "rejected": N_("rejected offline item"),
     "seq_gap": N_("sequence gap"),
     "seq_reused": N_("reused sequence number"),
+    "sms_alarm": N_("SMS flood alarm"),
     "large_offline": N_("large offline sale"),
 }
 

@@ -32,6 +32,7 @@ from processing.models import (
     LedgerEntry,
     Otp,
     PhoneWelcome,
+    ReviewItem,
     SmsSent,
 )
 from processing.otp import consume_confirmation
@@ -133,7 +134,7 @@ def test_send_and_verify_marks_the_customers_phone_verified(service: Service) ->
         assert sent["phone_masked"] == "+7 900 ***-45-67"
         assert sent["server_time"]
         code = _last_code(service, PHONE)
-        assert len(code) == 4
+        assert len(code) == 6
         assert service.sms.messages_to(PHONE)[0].startswith("Код для NBclub: ")
         with transaction(service.factory) as session:
             row = session.get(Otp, sent["otp_id"])
@@ -205,12 +206,13 @@ def test_a_code_from_another_till_or_unknown_is_invalid(service: Service) -> Non
         assert c.post("/otp/verify", json={"otp_id": otp_id, "code": code}).status_code == 200
 
 
-def test_a_second_send_within_5_minutes_is_rate_limited(service: Service) -> None:
+def test_a_second_send_within_a_minute_is_rate_limited(service: Service) -> None:
     with service.client() as c:
         key = _key()
         body = {"phone": PHONE, "purpose": "register"}
         first = c.post("/otp/send", json=body, headers=key)
         assert first.status_code == 200
+        assert first.json()["resend_after_s"] == 60  # what the limit below really allows
         replay = c.post("/otp/send", json=body, headers=key)
         assert replay.status_code == 200
         assert replay.headers["Idempotent-Replay"] == "true"
@@ -218,15 +220,71 @@ def test_a_second_send_within_5_minutes_is_rate_limited(service: Service) -> Non
         assert len(service.sms.sent) == 1  # a replay sends nothing
         again = c.post("/otp/send", json=body, headers=_key())
         assert again.status_code == 429
-        assert again.headers["Retry-After"] == "300"
+        assert again.headers["Retry-After"] == "60"
         error = _error(again)
         assert (error["code"], error["retryable"]) == ("rate_limited", True)
-        assert "5 minutes" in error["message"]
-        _age_sms(service, timedelta(minutes=4))
-        assert c.post("/otp/send", json=body, headers=_key()).headers["Retry-After"] == "60"
-        _age_sms(service, timedelta(minutes=1))
+        assert "minute" in error["message"]
+        _age_sms(service, timedelta(seconds=40))
+        assert c.post("/otp/send", json=body, headers=_key()).headers["Retry-After"] == "20"
+        _age_sms(service, timedelta(seconds=20))
         assert c.post("/otp/send", json=body, headers=_key()).status_code == 200
     assert len(service.sms.sent) == 2
+
+
+def test_ten_codes_a_day_to_one_number_at_most(service: Service) -> None:
+    with service.client() as c:
+        body = {"phone": PHONE, "purpose": "register"}
+        for _n in range(10):
+            assert c.post("/otp/send", json=body, headers=_key()).status_code == 200
+            _age_sms(service, timedelta(minutes=2))
+        eleventh = c.post("/otp/send", json=body, headers=_key())
+        assert eleventh.status_code == 429, eleventh.text
+        assert "24 hours" in _error(eleventh)["message"]
+        assert int(eleventh.headers["Retry-After"]) > 3600
+
+
+def test_wrong_codes_lock_the_number_for_a_day(service: Service) -> None:
+    with service.client() as c:
+        body = {"phone": PHONE, "purpose": "register"}
+        for _round in range(3):  # 3 codes × 5 wrong attempts: 15 wrong codes in a day
+            sent = c.post("/otp/send", json=body, headers=_key()).json()
+            for _n in range(5):
+                c.post("/otp/verify", json={"otp_id": sent["otp_id"], "code": "000000"})
+            _age_sms(service, timedelta(minutes=2))
+        locked = c.post("/otp/send", json=body, headers=_key())
+        assert locked.status_code == 429, locked.text
+        assert "locked" in _error(locked)["message"]
+        other = c.post("/otp/send", json={**body, "phone": "+79001112233"}, headers=_key())
+        assert other.status_code == 200  # only that number
+
+
+def test_codes_go_only_to_the_programs_countries(service: Service) -> None:
+    with service.client() as c:
+        foreign = c.post(
+            "/otp/send", json={"phone": "+44 7911 123456", "purpose": "register"}, headers=_key()
+        )
+        assert foreign.status_code == 422, foreign.text
+        assert "+7" in _error(foreign)["message"] and "+44" in _error(foreign)["message"]
+    assert service.sms.sent == []
+
+
+def test_a_flood_of_sms_raises_one_alarm(service: Service) -> None:
+    with transaction(service.factory) as session:
+        session.add_all(
+            SmsSent(phone=f"+7900555{n:04d}", device_id=None, address=None, sent_at=NOW)
+            for n in range(998)
+        )
+    with service.client() as c:
+        for phone in ("+79001110001", "+79001110002", "+79001110003"):
+            assert (
+                c.post(
+                    "/otp/send", json={"phone": phone, "purpose": "register"}, headers=_key()
+                ).status_code
+                == 200
+            )
+    with transaction(service.factory) as session:
+        alarms = session.scalars(select(ReviewItem).where(ReviewItem.kind == "sms_alarm")).all()
+    assert len(alarms) == 1 and "1000" in alarms[0].reason
 
 
 def test_per_device_and_per_address_caps(service: Service) -> None:
