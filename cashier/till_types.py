@@ -167,6 +167,10 @@ _EXPLAIN = {
     "card_blocked": N_("The card is blocked: ask for the phone number instead."),
     "unauthenticated": N_("The till's key is no longer valid: enrol the till again."),
     "forbidden": N_("The service has disabled this till: call the administrator."),
+    "token_expired": N_(
+        "The till's key has expired: ask the administrator for a code (processing device "
+        "rotate) and enrol the till again; its queue is kept."
+    ),
     "forbidden_for_role": N_(
         "This device is not enrolled as a till (it is a store tablet or a consultant's desk): "
         "ask the administrator for a till's enrolment code."

@@ -29,7 +29,7 @@ from cashier.program import Program
 from cashier.quote import quote
 from processing import api_accounts, api_handoffs, api_purchases, api_sync, coupons, offer_sheets
 from processing import customers as cust
-from processing.admin import EnrolmentRefused, enroll_device
+from processing.admin import EnrolmentRefused, KeyRefused, enroll_device, rotate_device_key
 from processing.batches import process_batch
 from processing.carts import calculation, cart_lines, customer_state, live_customer, payments_of
 from processing.cursors import Cursor
@@ -62,6 +62,7 @@ from sync.protocol import (
     SyncCustomersResponse,
     SyncTransactionsRequest,
     SyncTransactionsResponse,
+    TokenResponse,
 )
 
 MAX_BODY = 2 * 1024 * 1024
@@ -237,6 +238,28 @@ def enroll(body: EnrollRequest, factory: Factory, now: Now) -> EnrollResponse:
             store_name=store.name,
             chain_id=store.chain_id,
             server_time=now,
+            token_expires_at=dev.token_expires_at,
+        )
+    return result
+
+
+@router.post("/devices/token", response_model=TokenResponse, responses=ERRORS)
+def rotate_token(factory: Factory, now: Now, till: Till) -> TokenResponse:
+    """The device's new key, before the one it sends expires (docs/protocol.md N): the key of the
+    request keeps working until the new key is first used, so a lost answer is asked again."""
+    with factory() as session, session.begin():  # committed before the till hears of its key
+        try:
+            dev, token = rotate_device_key(session, till.device_id, till.key_hash, now)
+        except KeyRefused as exc:
+            if exc.reason == "disabled":
+                raise ApiError(
+                    403, "forbidden", "This till is disabled on the processing service."
+                ) from None
+            raise ApiError(
+                401, "unauthenticated", "The till's key is not valid: enrol the till again."
+            ) from None
+        result = TokenResponse(
+            device_id=dev.id, token=token, token_expires_at=dev.token_expires_at, server_time=now
         )
     return result
 

@@ -32,7 +32,11 @@ from processing.admin import (
     add_cashier,
     add_store,
     create_enrolment_code,
+    device_role_label,
+    list_devices,
     role_label,
+    rotate_device,
+    set_device_disabled,
 )
 from processing.db import (
     READ_ONLY,
@@ -42,7 +46,7 @@ from processing.db import (
     session_factory,
     transaction,
 )
-from processing.models import Customer
+from processing.models import Customer, Device
 from processing.state import NoProgram, active_program, keys, set_program
 
 if TYPE_CHECKING:
@@ -56,6 +60,9 @@ def _epilog() -> str:
   processing program set nbclub
   processing store add --id iport-msk-1 --chain iport --name "iPort, Москва"
   processing enroll --store iport-msk-1
+  processing device list --store iport-msk-1
+  processing device disable t_85d76237dda9   (refused at once; enable gives it back)
+  processing device rotate t_85d76237dda9    (a new key by a code: cashier enroll CODE)
   processing cashier add --store iport-msk-1 --name "Анна" --pin 1234 --role senior
   processing serve --port 8765
   processing demo            (demo data in a fresh database, then serve)
@@ -218,6 +225,8 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _db_option(s)
     s.set_defaults(func=cmd_enroll)
 
+    _device_commands(sub)
+
     cashier = sub.add_parser("cashier", help=_("cashiers")).add_subparsers(
         title=_("cashier commands")
     )
@@ -244,6 +253,40 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.set_defaults(func=cmd_demo_data)
 
     _demo_command(sub)
+
+
+def _device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    device = sub.add_parser(
+        "device", help=_("enrolled tills, kiosks and desks: list, disable, enable, rotate a key")
+    ).add_subparsers(title=_("device commands"))
+    s = device.add_parser(
+        "list",
+        help=_("the devices: store, role, name, enrolled, last seen, disabled, key expiry"),
+    )
+    s.add_argument("--store", help=_("only the devices of this store"))
+    s.add_argument("--json", action="store_true", help=_("JSON instead of a table"))
+    _db_option(s)
+    s.set_defaults(func=cmd_device_list)
+    for name, func, text in (
+        (
+            "disable",
+            cmd_device_disable,
+            _("refuse a device from now on (its next change at once, reads within 10 s)"),
+        ),
+        ("enable", cmd_device_enable, _("let a disabled device in again")),
+        (
+            "rotate",
+            cmd_device_rotate,
+            _(
+                "stop the device's key now and print a one-time code that enrols the same device "
+                "again (its id, role, store and queue stay): cashier enroll CODE --server URL"
+            ),
+        ),
+    ):
+        s = device.add_parser(name, help=text)
+        s.add_argument("id", metavar="ID", help=_("the device's id (see processing device list)"))
+        _db_option(s)
+        s.set_defaults(func=func)
 
 
 def _demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -504,6 +547,126 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         ),
     }[args.role]
     print(said.format(store=args.store, until=f"{expires:%Y-%m-%d %H:%M}"), file=sys.stderr)
+    return 0
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M}" if at is not None else "—"
+
+
+def device_as_json(device: Device) -> dict[str, object]:
+    """One device of ``processing device list --json`` (UTC datetimes in ISO 8601, or null)."""
+
+    def iso(at: datetime | None) -> str | None:
+        return at.isoformat() if at is not None else None
+
+    return {
+        "id": device.id,
+        "store": device.store_id,
+        "role": device.role,
+        "name": device.name,
+        "created_at": iso(device.created_at),
+        "last_seen_at": iso(device.last_seen_at),
+        "disabled": device.disabled,
+        "token_expires_at": iso(device.token_expires_at),
+    }
+
+
+def devices_as_text(devices: list[Device], now: datetime) -> str:
+    """The table of ``processing device list`` (UTC), in the language of the run."""
+    if not devices:
+        return _("no devices")
+    header = [
+        _("id"),
+        _("store"),
+        _("role"),
+        _("name"),
+        _("enrolled (UTC)"),
+        _("last seen (UTC)"),
+        _("state"),
+        _("key expires (UTC)"),
+    ]
+    rows = [header]
+    for d in devices:
+        if d.disabled:
+            state = _("disabled")
+        elif d.token_expires_at <= now:
+            state = _("key expired")
+        else:
+            state = _("active")
+        rows.append(
+            [
+                d.id,
+                d.store_id,
+                device_role_label(d.role),
+                d.name,
+                _when(d.created_at),
+                _when(d.last_seen_at),
+                state,
+                _when(d.token_expires_at),
+            ]
+        )
+    widths = [max(len(row[n]) for row in rows) for n in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def cmd_device_list(args: argparse.Namespace) -> int:
+    with transaction(_factory(args)) as session:
+        devices = list_devices(session, args.store)
+    if args.json:
+        print(json.dumps([device_as_json(d) for d in devices], ensure_ascii=False, indent=2))
+    else:
+        print(devices_as_text(devices, datetime.now(UTC)))
+    return 0
+
+
+def cmd_device_disable(args: argparse.Namespace) -> int:
+    with transaction(_factory(args)) as session:
+        device = set_device_disabled(session, args.id, True)
+    print(
+        _(
+            "device {id} ({name}) is disabled: its changes are refused at once, its reads within "
+            "10 seconds; processing device enable {id} lets it in again"
+        ).format(id=device.id, name=device.name)
+    )
+    return 0
+
+
+def cmd_device_enable(args: argparse.Namespace) -> int:
+    with transaction(_factory(args)) as session:
+        device = set_device_disabled(session, args.id, False)
+    print(_("device {id} ({name}) is enabled").format(id=device.id, name=device.name))
+    return 0
+
+
+def cmd_device_rotate(args: argparse.Namespace) -> int:
+    with transaction(_factory(args)) as session:
+        device, code, expires = rotate_device(session, args.id, datetime.now(UTC))
+    print(code)
+    print(
+        _(
+            "the key of device {id} ({role}, store {store}) no longer works. This one-time code "
+            "enrols the same device again, keeping its id and its queue; valid until {until} "
+            "UTC. On the device: cashier enroll CODE --server URL"
+        ).format(
+            id=device.id,
+            role=device_role_label(device.role),
+            store=device.store_id,
+            until=f"{expires:%Y-%m-%d %H:%M}",
+        ),
+        file=sys.stderr,
+    )
+    if device.disabled:
+        print(
+            _(
+                "device {id} is disabled: enable it (processing device enable {id}) for it to "
+                "work again"
+            ).format(id=device.id),
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -7,7 +7,7 @@ Uniqueness that makes effects happen exactly once lives here as constraints (doc
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -92,6 +92,12 @@ class Store(Base):
     name: Mapped[str] = mapped_column(String(200))
 
 
+def _a_key_lifetime_from_now() -> datetime:
+    """The default expiry of a device key written without one (enrolment sets it explicitly):
+    :data:`processing.admin.TOKEN_TTL` from now."""
+    return datetime.now(UTC) + timedelta(days=365)
+
+
 class EnrolmentCode(Base):
     __tablename__ = "enrolment_codes"
     code_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -100,6 +106,9 @@ class EnrolmentCode(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     device_id: Mapped[str | None] = mapped_column(String(64))
+    """The device the code made, once used.  Set already when the code is made by
+    ``processing device rotate``: such a code re-enrols that device (same id, role, store and
+    sequence numbers) with a new key."""
     role: Mapped[str] = mapped_column(String(16), default="till", server_default="till")
 
 
@@ -115,6 +124,19 @@ class Device(Base):
     role: Mapped[str] = mapped_column(String(16), default="till", server_default="till")
     """``till``, ``kiosk`` or ``desk`` (the consultant's): what the device may call
     (:data:`processing.deps.ROUTES_BY_ROLE`)."""
+    token_expires_at: Mapped[datetime] = mapped_column(default=_a_key_lifetime_from_now)
+    """When the key (``token_hash``) stops working: ``401 token_expired``.  Set by enrolment and
+    by each rotation to the service's time plus :data:`processing.admin.TOKEN_TTL`; the till
+    rotates its key before (``POST /devices/token``)."""
+    previous_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True, index=True)
+    """The key the device's last rotation replaced: still accepted (the answer with the new key
+    may have been lost) until ``previous_token_expires_at``."""
+    previous_token_expires_at: Mapped[datetime | None]
+    """Until when ``previous_token_hash`` is accepted: the old key's own expiry, cut to a short
+    overlap once the new key has been used (:data:`processing.admin.ROTATION_OVERLAP`)."""
+    last_seen_at: Mapped[datetime | None]
+    """When the device was last authenticated from the database (a key cache miss), at most
+    every :data:`processing.admin.LAST_SEEN_EVERY`; None: never since enrolment."""
 
 
 class Cashier(Base):

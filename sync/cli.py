@@ -229,6 +229,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             )
         sent = ctx.sender.drain()
         _pull(ctx, quiet=True)
+        ctx.renew_token_if_due()  # a key near its expiry is rotated, as the window's loop does
         print(
             _("Sent {sent}: accepted {acked}, refused {rejected}; left {left}.").format(
                 sent=sent.sent,
@@ -249,6 +250,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 if ctx.puller.probe().online:
                     ctx.sender.reset_backoff()
                     _pull(ctx, quiet=True)
+                    ctx.renew_token_if_due()
         except KeyboardInterrupt:
             pass
         finally:

@@ -75,6 +75,7 @@ from sync.protocol import (
     RulesResponse,
     SyncCustomersResponse,
     SyncTransactionsResponse,
+    TokenResponse,
 )
 from sync.protocol_accounts import (
     CouponsResponse,
@@ -197,6 +198,7 @@ class HttpGateway:
         self.timeout = timeout
         self.deadline = deadline
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._headers_lock = threading.Lock()
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=headers,
@@ -228,6 +230,17 @@ class HttpGateway:
         return self._call(
             "POST", "/devices/enroll", EnrollResponse, body=body, mutation=True, timeout=timeout
         )
+
+    def renew_token(self, *, timeout: float | None = None) -> Reply:
+        """A new key for this device (``POST /devices/token``): ``token``, ``token_expires_at``.
+        The key sent keeps working until the new one is first used, so a lost answer is simply
+        asked again.  Not keyed, never retried here; :meth:`use_token` switches to the new key."""
+        return self._call("POST", "/devices/token", TokenResponse, mutation=True, timeout=timeout)
+
+    def use_token(self, token: str) -> None:
+        """Send ``token`` as the device's key from the next request on (after a rotation)."""
+        with self._headers_lock:
+            self._client.headers["Authorization"] = f"Bearer {token}"
 
     def identify(self, body: Json, *, timeout: float | None = None) -> Reply:
         return self._call(
@@ -391,15 +404,16 @@ class HttpGateway:
             limits = httpx.Timeout(
                 connect=limits.connect, read=budget, write=limits.write, pool=limits.pool
             )
-        request = self._client.build_request(
-            method,
-            path,
-            json=body,
-            params=dict(params) if params else None,
-            headers=headers,
-            timeout=limits,
-            extensions={"trace": attempt.trace},
-        )
+        with self._headers_lock:  # never half a key switch (use_token)
+            request = self._client.build_request(
+                method,
+                path,
+                json=body,
+                params=dict(params) if params else None,
+                headers=headers,
+                timeout=limits,
+                extensions={"trace": attempt.trace},
+            )
         worker = threading.Thread(
             target=self._run, args=(request, attempt, deadline), name="gateway-http", daemon=True
         )

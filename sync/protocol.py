@@ -71,6 +71,19 @@ class EnrollResponse(Response):
     store_name: str
     chain_id: str
     server_time: AwareDatetime
+    token_expires_at: AwareDatetime | None = None
+    """When the key stops working (the service always says; None only from a service older
+    than key expiry).  The till rotates it before (``POST /devices/token``)."""
+
+
+class TokenResponse(Response):
+    """``POST /devices/token``: the device's new key, valid until ``token_expires_at``; the key
+    the request carried keeps working until the new one is first used (docs/protocol.md N)."""
+
+    device_id: str
+    token: str
+    token_expires_at: AwareDatetime
+    server_time: AwareDatetime
 
 
 # -- A. identify ----------------------------------------------------------------------------------

@@ -2,23 +2,26 @@
 background sync loop; and what its status line says.
 
 Owns: :class:`TillRuntime` (one per data folder; the window, the command line and the tests wire a
-till through it), :func:`enroll` (a one-time code exchanged for the till's key), :class:`Status`
-and :class:`Background` (the loop that sends the queue, probes the service while offline and pulls
-rules, customers, goods and cashiers every minute).  No Qt: the window runs the loop on its own
-thread and receives :class:`Status` values.
+till through it), :func:`enroll` (a one-time code exchanged for the till's key), the rotation of
+that key before it expires (:meth:`TillRuntime.renew_token_if_due`), :class:`Status` and
+:class:`Background` (the loop that sends the queue, probes the service while offline, renews the
+key and pulls rules, customers, goods and cashiers every minute).  No Qt: the window runs the loop
+on its own thread and receives :class:`Status` values.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
+from cashier.errors import UserFacingError
 from cashier.gateway import GatewayError, Rejected
 from cashier.i18n import _
 from cashier.store.db import Store, open_store
@@ -30,6 +33,14 @@ from sync.puller import Probe, Puller
 from sync.sender import Sender
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("sync.runtime")
+
+TOKEN_EXPIRES = "token_expires_at"
+"""The store's meta key for when the till's key expires (ISO 8601, the service's word)."""
+RENEW_BEFORE = timedelta(days=30)
+"""The till rotates its key once it expires within this (by the till's clock)."""
+RENEW_RETRY_S = 600.0
+"""At most one rotation attempt per this many seconds (a failed one is tried again after it)."""
 
 
 def _utc_now() -> datetime:
@@ -54,6 +65,8 @@ class TillRuntime:
     puller: Puller | None
     server: str | None = None
     token: str | None = field(default=None, repr=False)
+    clock: Clock = field(default=_utc_now, repr=False)
+    _renew_not_before: float = field(default=0.0, repr=False)
 
     @classmethod
     def open(
@@ -88,7 +101,7 @@ class TillRuntime:
         till = Till(
             store, gateway, clock=clock, budget=budget, deliver=sender.deliver if sender else None
         )
-        return cls(folder, store, gateway, till, sender, puller, server, token)
+        return cls(folder, store, gateway, till, sender, puller, server, token, clock)
 
     @property
     def enrolled(self) -> bool:
@@ -97,14 +110,61 @@ class TillRuntime:
     def meta(self, key: str) -> str | None:
         return read_meta(self.store, key)
 
+    def renew_token_if_due(self) -> bool:
+        """Rotate the till's key when it expires within :data:`RENEW_BEFORE` (by the till's
+        clock), or when its expiry is not known (a till enrolled before keys expired):
+        ``POST /devices/token``, the new key saved with the till's credentials before it is
+        used, its expiry kept in the store's meta.  Whether the key was renewed.
+
+        The till cannot lock itself out: the service keeps accepting the old key until the new
+        one has been used (docs/protocol.md N), so a lost answer, a keyring that refuses the new
+        key or a crash before it was saved leaves the old key working, and the rotation is tried
+        again after :data:`RENEW_RETRY_S`.  Only a failure to write the meta raises (the new key
+        is in use by then).
+        """
+        if self.gateway is None or time.monotonic() < self._renew_not_before:
+            return False
+        expires = _parse_time(self.meta(TOKEN_EXPIRES))
+        if expires is not None and expires - self.clock() > RENEW_BEFORE:
+            return False
+        self._renew_not_before = time.monotonic() + RENEW_RETRY_S
+        try:
+            reply = self.gateway.renew_token()
+            token = str(reply.body["token"])
+            save_token(self.folder, token)
+        except (GatewayError, UserFacingError, OSError) as exc:
+            log.warning("the till's key was not renewed: %s", getattr(exc, "message", exc))
+            return False
+        self.gateway.use_token(token)
+        self.token = token
+        with self.store.write() as s:
+            s.merge(Meta(key=TOKEN_EXPIRES, value=str(reply.body["token_expires_at"])))
+            s.merge(Meta(key="token_renewed_at", value=self.clock().isoformat()))
+        return True
+
     def close(self) -> None:
         if self.gateway is not None:
             self.gateway.close()
         self.store.close()
 
 
+def _parse_time(text: str | None) -> datetime | None:
+    """An aware datetime from the meta, or None (absent, or not a datetime with its zone)."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
 def enroll(folder: Path, server: str, code: str, name: str = "till") -> dict[str, str]:
     """Exchange a one-time enrolment code for the till's key; store the key and the identity.
+
+    Enrolling a folder again replaces its key and identity in the meta and nothing else: the
+    queue, its sequence numbers and the cached data stay.  With a code from ``processing device
+    rotate`` the service keeps the device (id, sequence numbers), so the queue goes on as before.
 
     Raises :class:`TillError` with what happened and what to do when the service refuses or does
     not answer; nothing is stored then.
@@ -147,6 +207,12 @@ def enroll(folder: Path, server: str, code: str, name: str = "till") -> dict[str
                 ("enrolled_at", datetime.now(UTC).isoformat()),
             ):
                 s.merge(Meta(key=key, value=value))
+            expires = body.get("token_expires_at")
+            stale = s.get(Meta, TOKEN_EXPIRES)
+            if expires:
+                s.merge(Meta(key=TOKEN_EXPIRES, value=str(expires)))
+            elif stale is not None:  # a service without key expiry: nothing known
+                s.delete(stale)
     finally:
         store.close()
     return {k: str(body[k]) for k in ("device_id", "store_id", "store_name", "chain_id")}
@@ -269,6 +335,7 @@ class Background:
             rt.till.back_online()
             got = rt.sender.drain()
             self._last_error = got.error if got.error and got.error != "busy" else None
+            rt.renew_token_if_due()
             if time.monotonic() - self._last_pull >= self.pull_every:
                 rt.puller.all()
                 self._last_pull = time.monotonic()

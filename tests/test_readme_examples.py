@@ -70,6 +70,7 @@ _ENDS = {
         "program",
         "store",
         "enroll",
+        "device",
         "cashier",
         "wallet-token",
         "demo-data",

@@ -109,7 +109,8 @@ def fill_profile(
     qtbot: QtBot, window: KioskWindow, *, email: str = "", shots: bool = False
 ) -> None:
     page = window.profile_page
-    assert window.step == "profile"
+    said = (window.phone_page.message.text(), window.code_page.message.text())
+    assert window.step == "profile", said
     page.choose(page.name)
     page.letters.type("мария")  # the first letter comes capital by itself
     if shots:
