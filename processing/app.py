@@ -41,6 +41,7 @@ from processing.housekeeping import Housekeeper
 from processing.models import Card, Customer, Store
 from processing.otp import consume_confirmation
 from processing.purchases import HOLD_TTL
+from processing.ratelimit import SlidingWindow, identify_limit_from_env
 from processing.state import active_program, keys
 from processing.views import (
     coupons_of,
@@ -80,8 +81,12 @@ def create_app(
     sms: Any = None,
     hold_ttl: timedelta = HOLD_TTL,
     housekeeping: timedelta | None = None,
+    identify_per_minute: int | None = None,
 ) -> FastAPI:
     """Build the app for the database at ``db_url`` (already migrated).
+
+    ``identify_per_minute``: look-ups by phone or card a device may make a minute (None:
+    ``$PROCESSING_IDENTIFY_PER_MINUTE``, else 120; :mod:`processing.ratelimit`).
 
     ``sms`` is the SMS gateway for one-time codes (None: configured from the environment).
     ``housekeeping``: how often this process writes off expired points and closes abandoned holds
@@ -116,6 +121,9 @@ def create_app(
     app.state.factory = factory
     app.state.read_factory = reader
     app.state.auth_cache = AuthCache()
+    app.state.identify_limiter = SlidingWindow(
+        identify_per_minute if identify_per_minute is not None else identify_limit_from_env(), 60.0
+    )
     app.state.clock = clock
     app.state.sms = sms
     app.state.hold_ttl = hold_ttl
@@ -296,7 +304,24 @@ def rules(
 
 
 @router.post("/customers/identify", response_model=IdentifyResponse, responses=ERRORS)
-def identify(body: IdentifyRequest, session: DB, now: Now, till: Till) -> IdentifyResponse:
+def identify(
+    body: IdentifyRequest, request: Request, session: DB, now: Now, till: Till
+) -> IdentifyResponse:
+    """Find a customer by phone, card, QR (wallet or Mindbox) or customer id.  By phone or card at most
+    ``identify_per_minute`` a minute per device (``429 rate_limited``): a stolen key must not
+    scan the phone book."""
+    if body.identifier.type in ("phone", "card"):
+        limiter: SlidingWindow = request.app.state.identify_limiter
+        wait = limiter.hit(till.device_id)
+        if wait is not None:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"This device looked up {limiter.limit} customers by phone or card in the last "
+                f"minute: try again in {wait} s.",
+                retryable=True,
+                headers={"Retry-After": str(wait)},
+            )
     at = now
     program = active_program(session).program
     found = cust.identify(session, body.identifier.type, body.identifier.value, keys(session), at)

@@ -175,3 +175,19 @@ def test_a_pin_in_other_digits_is_refused(service: Service) -> None:
     for pin in ("١٢٣٤", "１２３４"):
         with pytest.raises(AdminError), tx(service.factory) as session:
             add_cashier(session, "iport-msk-1", "Анна", pin)
+
+
+def test_identify_by_phone_is_limited_per_device(service: Service, client: httpx.Client) -> None:
+    """A stolen key must not scan the phone book: 120 look-ups by phone or card a minute."""
+    add_customer(service.factory, "c_seen", "+79005550008", points=10)
+    by_phone = {"identifier": {"type": "phone", "value": "+79005550008"}}
+    for _n in range(120):
+        assert client.post("/customers/identify", json=by_phone).status_code == 200
+    refused = client.post("/customers/identify", json=by_phone)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    by_id = {"identifier": {"type": "customer_id", "value": "c_seen"}}
+    assert client.post("/customers/identify", json=by_id).status_code == 200  # not a scan
+    with service.client(second_till(service)) as other:
+        assert other.post("/customers/identify", json=by_phone).status_code == 200
