@@ -176,6 +176,15 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument(
+        "--ssl-certfile",
+        metavar="PEM",
+        help=_(
+            "serve HTTPS with this certificate (chain) file; tills on other computers accept "
+            "only https://"
+        ),
+    )
+    s.add_argument("--ssl-keyfile", metavar="PEM", help=_("the certificate's private key file"))
+    s.add_argument(
         "--sms",
         metavar="GATEWAY",
         help=_(
@@ -473,6 +482,12 @@ def cmd_serve(args: argparse.Namespace, *, demo: bool = False) -> int:
     from processing import serving
     from processing.sms import ENV_SMS
 
+    certfile, keyfile = getattr(args, "ssl_certfile", None), getattr(args, "ssl_keyfile", None)
+    if bool(certfile) != bool(keyfile):
+        raise AdminError(_("HTTPS needs both --ssl-certfile and --ssl-keyfile."))
+    for path in (certfile, keyfile):
+        if path and not Path(path).is_file():
+            raise AdminError(_("There is no file {path}.").format(path=path))
     gateway, setting = sms_gateway(args, demo=demo)
     if args.workers > 1:
         os.environ[ENV_SMS] = setting  # each worker builds its own gateway from it
@@ -481,11 +496,14 @@ def cmd_serve(args: argparse.Namespace, *, demo: bool = False) -> int:
     serving.configure_logging()
     print(
         _("processing service on {url}  (database: {database})").format(
-            url=f"http://{args.host}:{args.port}/api/v1", database=shown_url(url)
+            url=f"{'https' if certfile else 'http'}://{args.host}:{args.port}/api/v1",
+            database=shown_url(url),
         ),
         flush=True,
     )
-    serving.serve(url, args.host, args.port, args.workers, sms=gateway)
+    serving.serve(
+        url, args.host, args.port, args.workers, sms=gateway, tls=(certfile, keyfile)
+    )
     return 0
 
 

@@ -48,19 +48,42 @@ def configure_logging() -> None:
     quiet_http_client_logs()
 
 
-def serve(url: str, host: str, port: int, workers: int = 1, *, sms: Any = None) -> None:
+def serve(
+    url: str,
+    host: str,
+    port: int,
+    workers: int = 1,
+    *,
+    sms: Any = None,
+    tls: tuple[str | None, str | None] = (None, None),
+) -> None:
     """Serve the database at ``url`` (already migrated) until interrupted.
 
     ``sms``: the SMS gateway of a single process (None: ``$PROCESSING_SMS`` on first use).  Several
-    workers each build theirs from ``$PROCESSING_SMS``.
+    workers each build theirs from ``$PROCESSING_SMS``.  ``tls``: the certificate and key files
+    to serve HTTPS with (uvicorn's own TLS; a reverse proxy in front is the other way).
     """
     quiet_http_client_logs()
+    certfile, keyfile = tls
     if workers <= 1:
         app = create_app(url, housekeeping=HOUSEKEEPING, sms=sms)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
         return
     os.environ[ENV_DB] = url  # each worker builds its app from processing.asgi
     config = TcpConfig(
-        "processing.asgi:app", host=host, port=port, workers=workers, log_level="warning"
+        "processing.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
     Multiprocess(config, sockets=[config.bind_socket()]).run()

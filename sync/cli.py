@@ -691,7 +691,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(title=_("commands"))
     s = sub.add_parser("enroll", help=_("enrol this till with a one-time code"), parents=common)
     s.add_argument("code", help=_("the one-time enrolment code from the administrator"))
-    s.add_argument("--server", required=True, help="http://host:port")
+    s.add_argument("--server", required=True, help="https://host:port")
     s.add_argument("--name", default="till", help=_("the till's name on the service"))
     s.set_defaults(func=cmd_enroll)
     s = sub.add_parser(

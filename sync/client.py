@@ -32,8 +32,10 @@ Outcomes (messages are shown to the cashier, so they are translated):
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -45,11 +47,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import ValidationError
 
+from cashier.errors import UserFacingError
 from cashier.gateway import (
     Ambiguous,
     GatewayError,
@@ -172,6 +175,63 @@ def _shut(stream: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)  # wakes a recv() blocked on another thread
 
 
+ENV_ALLOW_HTTP = "LOYALTY_ALLOW_HTTP"
+"""``1``: let the till speak plain HTTP to another computer (a lab; logged at every start)."""
+
+
+class InsecureServer(UserFacingError):
+    """The service's address would send the till's key and customers' data in clear."""
+
+    code = "insecure_server"
+
+
+def check_server_url(url: str) -> None:
+    """Refuse ``http://`` to anything but this computer: the key, personal data and the rules
+    (with the wallet's public key) would cross the store's network in clear.  ``https://`` always
+    goes; plain HTTP to loopback (the demo, tests, a reverse proxy on the same box) too; to another
+    host only with ``LOYALTY_ALLOW_HTTP=1``, logged as a warning.
+
+    Raises:
+        InsecureServer: what is wrong and what to do.
+    """
+    parsed = urlsplit(url.strip())
+    scheme, host = parsed.scheme.lower(), (parsed.hostname or "").lower()
+    if scheme == "https":
+        return
+    if scheme != "http" or not host:
+        raise InsecureServer(
+            _(
+                "The service address {url} is not an http(s) address: write it as "
+                "https://host:port."
+            ).format(url=url)
+        )
+    if _loopback(host):
+        return
+    if os.environ.get(ENV_ALLOW_HTTP) == "1":
+        log.warning(
+            "plain HTTP to %s allowed by %s=1: the till's key and customers' data travel in clear",
+            host,
+            ENV_ALLOW_HTTP,
+        )
+        return
+    raise InsecureServer(
+        _(
+            "The service address {url} uses plain HTTP to another computer: the till's key and "
+            "customers' data would travel in clear. Use https:// (the service's own certificate "
+            "or a reverse proxy in front of it); for a lab only, set {env}=1."
+        ).format(url=url, env=ENV_ALLOW_HTTP)
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class HttpGateway:
     """The processing service at ``base_url`` (``http://host:port``; ``/api/v1`` is appended).
 
@@ -193,6 +253,7 @@ class HttpGateway:
     ) -> None:
         if deadline <= 0:
             raise ValueError(f"the deadline must be positive, not {deadline}")
+        check_server_url(base_url)
         root = base_url.rstrip("/")
         self.base_url = root if root.endswith(API_PREFIX) else root + API_PREFIX
         self.timeout = timeout

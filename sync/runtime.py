@@ -84,15 +84,16 @@ class TillRuntime:
         try:
             server = read_meta(store, "server_url")
             token = load_token(folder)
+            # No connect retries: within a sale the till falls back to its offline path instead.
+            # An address in clear to another computer is refused here (InsecureServer).
+            gateway = (
+                HttpGateway(server, token, transport=httpx.HTTPTransport(retries=0))
+                if server and token
+                else None
+            )
         except BaseException:
             store.close()
             raise
-        # No connect retries: within a sale the till falls back to its offline path instead.
-        gateway = (
-            HttpGateway(server, token, transport=httpx.HTTPTransport(retries=0))
-            if server and token
-            else None
-        )
         sender = None
         if gateway is not None:
             base, cap = sender_delays or (2.0, 300.0)
@@ -173,7 +174,7 @@ def enroll(folder: Path, server: str, code: str, name: str = "till") -> dict[str
     if not server.startswith(("http://", "https://")):
         raise TillError(
             _("The server address must start with http:// or https://, e.g. {example}.").format(
-                example="http://192.168.1.10:8765"
+                example="https://192.168.1.10:8765"
             )
         )
     if not code.strip():

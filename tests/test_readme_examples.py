@@ -52,7 +52,7 @@ TIMEOUT_S = 60.0
 SUBSTITUTIONS: dict[str, str] = {
     "K7QM-4XWD-9PRT": "a one-time enrolment code is used once: a fresh one from "
     f"`processing enroll --store {STORE}`",
-    "http://10.0.0.5:8765": "the throwaway service: http://127.0.0.1:<a free port>",
+    "https://10.0.0.5:8765": "the throwaway service: http://127.0.0.1:<a free port>",
     "--port 8765": "--port <a free loopback port> (8765 may be taken on this machine)",
     "review resolve 1 ": "the id of the review item the test made: a till's queued return of a "
     "sale the service does not know, refused by POST /sync/transactions (demo data has none)",
@@ -302,7 +302,7 @@ class World:
         """What replaces ``text`` (a key of :data:`SUBSTITUTIONS`)."""
         if text == "K7QM-4XWD-9PRT":
             return self.enrolment_code()
-        if text == "http://10.0.0.5:8765":
+        if text == "https://10.0.0.5:8765":
             return self.base_url
         if text == "--port 8765":
             return f"--port {self.port}"

@@ -52,7 +52,7 @@ class EnrolPage(QWidget):
         )
         hint.setWordWrap(True)
         self.server = QLineEdit()
-        self.server.setPlaceholderText("http://192.168.1.10:8765")
+        self.server.setPlaceholderText("https://192.168.1.10:8765")
         self.code = QLineEdit()
         self.code.setPlaceholderText(_("one-time code"))
         self.name = QLineEdit(_("Till 1"))

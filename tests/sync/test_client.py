@@ -526,7 +526,7 @@ def test_a_transport_without_tracing_still_gets_outcomes() -> None:
             raise httpx.ReadTimeout("slow", request=request)
         raise httpx.RemoteProtocolError("reset", request=request)
 
-    with HttpGateway("http://till.test", "k", transport=httpx.MockTransport(handler)) as g:
+    with HttpGateway("https://till.test", "k", transport=httpx.MockTransport(handler)) as g:
         with pytest.raises(Unreachable):
             g.health()
         with pytest.raises(Ambiguous, match=r"did not answer within 1\.5 s"):
