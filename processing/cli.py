@@ -501,9 +501,7 @@ def cmd_serve(args: argparse.Namespace, *, demo: bool = False) -> int:
         ),
         flush=True,
     )
-    serving.serve(
-        url, args.host, args.port, args.workers, sms=gateway, tls=(certfile, keyfile)
-    )
+    serving.serve(url, args.host, args.port, args.workers, sms=gateway, tls=(certfile, keyfile))
     return 0
 
 
