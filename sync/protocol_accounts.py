@@ -9,7 +9,7 @@ and every response carries ``server_time``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
@@ -52,11 +52,11 @@ class OtpSendRequest(Request):
 
 class OtpSendResponse(Response):
     otp_id: str
-    expires_at: datetime
+    expires_at: AwareDatetime
     resend_after_s: int
     attempts_left: int
     phone_masked: str | None = None
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 class OtpVerifyRequest(Request):
@@ -67,10 +67,10 @@ class OtpVerifyRequest(Request):
 class OtpVerifyResponse(Response):
     status: Literal["verified"]
     confirmation_token: str
-    expires_at: datetime
+    expires_at: AwareDatetime
     """When the confirmation token stops being accepted (it is single-use)."""
     customer_id: str | None = None
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- C. registration ------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class RegisterResponse(Response):
     completed: list[str] = Field(default_factory=list)
     """Fields of an existing account this registration filled in (``email``, ``birth_date``,
     ``first_name``); never overwritten when already given."""
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- G. balance and history -----------------------------------------------------------------------
@@ -133,19 +133,19 @@ class BalanceResponse(Response):
     accounts: list[AccountOut]
     next_expiry: Expiry | None = None
     next_activation: Activation | None = None
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 class HistoryItem(Response):
     id: str
-    at: datetime
+    at: AwareDatetime
     kind: str
     """earn | redeem | return_restore | return_revoke | expire | adjust | welcome | birthday |
     profile | opening (may grow)."""
     amount: SignedPoints
     """Signed: ``"+58"`` adds points, ``"-200"`` takes them."""
-    available_from: datetime | None = None
-    expires_at: datetime | None = None
+    available_from: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
     purchase_id: str | None = None
     store_id: str | None = None
     chain_id: str | None = None
@@ -156,22 +156,22 @@ class HistoryResponse(Response):
     items: list[HistoryItem]
     next_cursor: str | None = None
     """Pass it as ``cursor`` for the next (older) page; null on the last page."""
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- H. coupons -----------------------------------------------------------------------------------
 class CouponItem(Response):
     code: str
     title: str
-    valid_from: datetime
-    valid_till: datetime
+    valid_from: AwareDatetime
+    valid_till: AwareDatetime
     status: str
     """active | not_yet_active | expired | used | blocked (may grow)."""
 
 
 class CouponsResponse(Response):
     items: list[CouponItem]
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 __all__ = [

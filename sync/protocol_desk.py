@@ -9,7 +9,7 @@ strings with 3 decimals, and every response carries ``server_time``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import AwareDatetime, Field
@@ -37,10 +37,10 @@ class HandoffCreated(Response):
     id: int
     customer_id: str
     store_id: str
-    created_at: datetime
-    expires_at: datetime
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
     """Five minutes after ``created_at``: after that no till of the store is offered it."""
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 class HandoffItem(Response):
@@ -52,7 +52,7 @@ class HandoffItem(Response):
     tier_name: str
     verified: bool
     """The customer's phone is verified."""
-    created_at: datetime
+    created_at: AwareDatetime
     device_id: str
     """The device that posted it (a kiosk or another till of the store)."""
 
@@ -64,7 +64,7 @@ class HandoffsResponse(Response):
     last_id: int
     """Pass it as ``after`` next time.  On a first call (``after=0``) it is the store's newest id,
     so older hand-offs are not replayed; the items are then only those of the last 30 s."""
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- offer sheets ---------------------------------------------------------------------------------
@@ -95,20 +95,20 @@ class OfferSheetOut(Response):
     device_id: str
     items: list[OfferSheetLineOut]
     valid_till: date
-    occurred_at: datetime
-    received_at: datetime
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime
 
 
 class OfferSheetRecorded(OfferSheetOut):
     """The result of an ``offer_sheet`` item (a sheet already recorded answers ``duplicate``)."""
 
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 class OfferSheetsResponse(Response):
     items: list[OfferSheetOut]
     """Newest first (by ``occurred_at``), at most 20."""
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 __all__ = [

@@ -8,7 +8,7 @@ and every response carries ``server_time``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from pydantic import AwareDatetime
 
 from sync.protocol import Money, Response
 
@@ -21,7 +21,7 @@ class CatalogueItemOut(Response):
     price: Money
     """The shelf price of one piece (or of one kilogram when ``weighed``)."""
     weighed: bool
-    updated_at: datetime
+    updated_at: AwareDatetime
 
 
 class SyncCatalogueResponse(Response):
@@ -31,7 +31,7 @@ class SyncCatalogueResponse(Response):
     next_cursor: str | None
     """Pass it as ``cursor`` for the next page; the same cursor again when nothing is newer."""
     has_more: bool
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 # -- cashiers -------------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ class CashierOut(Response):
 class SyncCashiersResponse(Response):
     store_id: str
     items: list[CashierOut]
-    server_time: datetime
+    server_time: AwareDatetime
 
 
 __all__ = ["CashierOut", "CatalogueItemOut", "SyncCashiersResponse", "SyncCatalogueResponse"]
