@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -165,3 +169,26 @@ def serve(database_url: str, *, sms: Any = None) -> Iterator[Service]:
 def service(migrated_url: str) -> Iterator[Service]:
     with serve(migrated_url) as started:
         yield started
+
+
+def run_cli(
+    db: str | Path, *args: str, lang: str | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``processing --db DB [--lang LANG] ARGS`` as an admin runs it: a process of its own, from a
+    folder outside the project (presets and migrations come from the package, not the cwd), with
+    ``$LOYALTY_LANG`` and ``$PROCESSING_DB`` unset; ``check``: it must exit 0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LOYALTY_LANG", "PROCESSING_DB")}
+    flag = ["--lang", lang] if lang else []
+    result = subprocess.run(
+        [sys.executable, "-m", "processing.cli", "--db", str(db), *flag, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+        env={**env, "PYTHONIOENCODING": "utf-8"},
+        cwd=tempfile.gettempdir(),
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -14,31 +13,14 @@ import httpx
 import pytest
 
 from cashier.identifiers import public_key_from_text, verify_wallet_token
-from tests.processing.conftest import _free_port
+from tests.processing.conftest import _free_port, run_cli
 
 
 def run(
     db: Path, *args: str, check: bool = True, lang: str | None = "en"
 ) -> subprocess.CompletedProcess[str]:
-    """``processing --db DB ARGS`` with ``$LOYALTY_LANG`` = ``lang`` (None: unset), run from a
-    folder outside the project (presets and migrations come from the package, not the cwd)."""
-    cmd = [sys.executable, "-m", "processing.cli", "--db", str(db), *args]
-    env = {k: v for k, v in os.environ.items() if k != "LOYALTY_LANG"}
-    if lang is not None:
-        env["LOYALTY_LANG"] = lang
-    result = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-        env={**env, "PYTHONIOENCODING": "utf-8"},
-        cwd=tempfile.gettempdir(),
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    """``processing --db DB ARGS`` in ``lang`` (None: the default language)."""
+    return run_cli(db, *args, lang=lang, check=check)
 
 
 def test_admin_commands_then_serve(tmp_path: Path) -> None:

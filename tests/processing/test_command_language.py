@@ -25,7 +25,7 @@ from types import ModuleType
 import pytest
 
 from processing.db import make_engine, migrate, session_factory
-from tests.processing.conftest import _free_port
+from tests.processing.conftest import _free_port, run_cli
 from tests.processing.test_reports import seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,21 +96,7 @@ def run(
     db: Path, *args: str, lang: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """``processing --db DB [--lang LANG] ARGS`` with ``$LOYALTY_LANG`` unset."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LOYALTY_LANG", "PROCESSING_DB")}
-    flag = ["--lang", lang] if lang else []
-    result = subprocess.run(
-        [sys.executable, "-m", "processing.cli", "--db", str(db), *flag, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-        env={**env, "PYTHONIOENCODING": "utf-8"},
-        cwd=tempfile.gettempdir(),
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return run_cli(db, *args, lang=lang, check=check)
 
 
 def english_words(text: str) -> list[str]:

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +36,7 @@ from processing.db import transaction
 from processing.deps import API, AuthCache
 from processing.models import Device, ReviewItem
 from tests.processing import conftest
-from tests.processing.conftest import NOW, Service, add_customer
+from tests.processing.conftest import NOW, Service, add_customer, run_cli
 from tests.processing.test_batches import item, sale, statuses
 from tests.processing.test_isolation import enrol
 from tests.processing.test_purchases import post, purchase
@@ -100,17 +98,7 @@ def error(reply: httpx.Response) -> tuple[int, str]:
 
 def cli(url: str, *args: str, lang: str = "en") -> subprocess.CompletedProcess[str]:
     """``processing --db URL --lang LANG ARGS`` as an admin runs it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LOYALTY_LANG", "PROCESSING_DB")}
-    done = subprocess.run(
-        [sys.executable, "-m", "processing.cli", "--db", url, "--lang", lang, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-        env={**env, "PYTHONIOENCODING": "utf-8"},
-        cwd=tempfile.gettempdir(),
-    )
+    done = run_cli(url, *args, lang=lang)
     assert "Traceback" not in done.stderr, done.stderr
     return done
 
