@@ -194,12 +194,15 @@ class Puller:
     def all(self, progress: Progress | None = None) -> dict[str, int]:
         """Everything, in the order a new till needs it; what the service does not give a device
         of this one's role (a kiosk gets no customers and no catalogue) is skipped."""
-        return {
+        got = {
             "rules": int(self.rules()),
             "customers": _if_allowed(lambda: self.customers(progress)),
             "catalogue": _if_allowed(self.catalogue),
             "cashiers": self.cashiers(),
         }
+        with self.store.write() as s:  # a kiosk pulls no customers: the pass itself counts
+            s.merge(Meta(key="last_pull_at", value=self.clock().isoformat()))
+        return got
 
 
 def _if_allowed(pull: Callable[[], int]) -> int:

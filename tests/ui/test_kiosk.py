@@ -125,6 +125,17 @@ def fill_profile(
 
 
 @pytest.fixture
+def enrolled(shop: Service, tmp_path: Path) -> Path:
+    """A store tablet enrolled as a kiosk (``processing enroll --role kiosk``): it reaches only
+    the kiosk's part of the API, no customers' data, no sales."""
+    with transaction(shop.factory) as session:
+        code, _ = create_enrolment_code(session, "iport-msk-1", NOW, role="kiosk")
+    folder = tmp_path / "tablet"
+    enroll(folder, shop.base_url, code, "tablet 1")
+    return folder
+
+
+@pytest.fixture
 def kiosk_factory(qtbot: QtBot, enrolled: Path) -> Iterator[Callable[..., KioskWindow]]:
     baseline = {t.ident for t in threading.enumerate()}
     opened: list[KioskWindow] = []
