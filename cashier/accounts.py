@@ -10,7 +10,6 @@ in the outbox like a sale).  The service decides bonuses; this module only repor
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -19,7 +18,8 @@ from typing import Any
 
 from cashier.gateway import Ambiguous, RateLimited, Rejected, Unreachable
 from cashier.i18n import _
-from cashier.identifiers import mask_phone, normalize_phone, phone_hash
+from cashier.identifiers import mask_phone, normalize_phone
+from cashier.lookup import bucket, digest, key_from_rules
 from cashier.store.models import CachedCustomer
 from cashier.till import CustomerView, Served, Till, TillError, explain
 
@@ -81,7 +81,7 @@ def register(till: Till, form: Form) -> Registered:
         )
     e164 = normalize_phone(form.phone)
     rules = till.rules()
-    key = base64.urlsafe_b64decode(rules.phone_hash_key + "=" * (-len(rules.phone_hash_key) % 4))
+    key = key_from_rules(rules.phone_hash_key, rules.lookup)
     now = till.clock()
     body = _body(form, e164, now.isoformat())
     if till.gateway is not None and till.online:
@@ -99,8 +99,9 @@ def register(till: Till, form: Form) -> Registered:
             if found.customer is not None:
                 with till.store.write() as s:
                     row = s.get(CachedCustomer, found.customer.id)
-                    if row is not None:
-                        row.phone_hash = phone_hash(e164, key)
+                    if row is not None:  # salted with the service's id, as the sync sends it
+                        row.phone_bucket = bucket("phone", e164, key)
+                        row.phone_digest = digest("phone", e164, key, row.id)
                 return Registered(
                     found.customer,
                     str(answer.get("status", "created")),
@@ -119,7 +120,8 @@ def register(till: Till, form: Form) -> Registered:
         s.add(
             CachedCustomer(
                 id=local_id,
-                phone_hash=phone_hash(e164, key),
+                phone_bucket=bucket("phone", e164, key),
+                phone_digest=digest("phone", e164, key, local_id),
                 phone_masked=mask_phone(e164),
                 display_name=form.first_name or mask_phone(e164),
                 verified=False,

@@ -1,6 +1,6 @@
 """Customer identifiers typed or scanned at the till: phone, card, wallet QR, Mindbox QR, id.
 
-Owns: normalising phone numbers to E.164 and masking/hashing them, card-number and EAN-13 checks,
+Owns: normalising phone numbers to E.164 and masking them, card-number and EAN-13 checks,
 the signed wallet token (re-exported from :mod:`cashier.wallet_token`), Mindbox's
 ``QR:{phone}:{code}`` payload, and :func:`classify`, which tells which of these a cashier's single identification field holds (cleaning scanner noise on the way).
 
@@ -12,8 +12,6 @@ programmer errors (a naive datetime, a key of the wrong size) raise ``ValueError
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -53,7 +51,6 @@ __all__ = [
     "normalize_card",
     "normalize_phone",
     "parse_mindbox_qr",
-    "phone_hash",
     "public_key_from_text",
     "public_key_to_text",
     "sign_wallet_token",
@@ -244,20 +241,6 @@ def mask_phone(e164: str) -> str:
     stars = "*" * (len(national) - head_len - tail_len)
     tail_text = f"-{tail[:2]}-{tail[2:]}" if len(tail) == 4 else (f"-{tail}" if tail else "")
     return f"+{country} " + (f"{head} " if head else "") + stars + tail_text
-
-
-def phone_hash(e164: str, key: bytes) -> str:
-    """Keyed hash of a phone number, as the server sends it to tills for offline lookup.
-
-    Returns ``"sha256:" + hex(HMAC-SHA256(key, e164))``.
-
-    Raises:
-        ValueError: ``key`` is empty.
-    """
-    if not key:
-        raise ValueError("phone_hash needs a non-empty key")
-    digest = hmac.new(key, e164.encode("utf-8"), hashlib.sha256).hexdigest()
-    return "sha256:" + digest
 
 
 # --- cards -----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ the budget, and the result says ``online`` if the service took it then, ``queued
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import time
 import uuid
@@ -32,12 +31,13 @@ from cashier.i18n import _
 from cashier.identifiers import (
     IdentifierKind,
     classify,
+    mask_phone,
     normalize_phone,
     parse_mindbox_qr,
-    phone_hash,
     public_key_from_text,
     verify_wallet_token,
 )
+from cashier.lookup import LookupKey, bucket, key_from_rules, matches
 from cashier.money import format_money, format_points, format_quantity, parse_money, parse_quantity
 from cashier.pins import verify_pin
 from cashier.program import Program, parse_program
@@ -181,6 +181,11 @@ class Till:
             )
         return row
 
+    @staticmethod
+    def _lookup_key(rules: Rules) -> LookupKey:
+        """The offline lookup key of the stored rules (:mod:`cashier.lookup`)."""
+        return key_from_rules(rules.phone_hash_key, rules.lookup)
+
     def program(self) -> Program:
         rules = self.rules()
         if self._program is None or self._program[0] != rules.version:
@@ -264,7 +269,6 @@ class Till:
         with self.store.write() as s:
             row = s.get(CachedCustomer, view.id) or CachedCustomer(id=view.id)
             row.display_name, row.tier, row.verified = view.display_name, view.tier, view.verified
-            row.phone_masked = view.phone_masked
             if view.available is not None:
                 row.balance, row.balance_as_of = view.available, now
             s.merge(row)
@@ -286,6 +290,7 @@ class Till:
     def _identify_offline(self, kind: IdentifierKind, value: str) -> Identified:
         rules = self.rules()
         auth = "identified"
+        typed: str | None = None  # the phone the cashier typed, masked, to show with the name
         with self.store.read() as s:
             row: CachedCustomer | None = None
             if kind is IdentifierKind.WALLET_TOKEN:
@@ -298,16 +303,34 @@ class Till:
                 row, auth = s.get(CachedCustomer, token.customer_id), "verified"
             elif kind in (IdentifierKind.PHONE, IdentifierKind.MINDBOX_QR):
                 phone = value if kind is IdentifierKind.PHONE else parse_mindbox_qr(value).phone
-                key = base64.urlsafe_b64decode(
-                    rules.phone_hash_key + "=" * (-len(rules.phone_hash_key) % 4)
+                key = self._lookup_key(rules)
+                row = next(
+                    (
+                        c
+                        for c in s.scalars(
+                            select(CachedCustomer).where(
+                                CachedCustomer.phone_bucket == bucket("phone", phone, key)
+                            )
+                        )
+                        if c.phone_digest and matches("phone", phone, key, c.id, c.phone_digest)
+                    ),
+                    None,
                 )
-                row = s.scalars(
-                    select(CachedCustomer).where(
-                        CachedCustomer.phone_hash == phone_hash(phone, key)
-                    )
-                ).first()
+                typed = mask_phone(phone)
             elif kind is IdentifierKind.CARD:
-                card = s.get(CachedCard, value)
+                key = self._lookup_key(rules)
+                card = next(
+                    (
+                        c
+                        for c in s.scalars(
+                            select(CachedCard).where(
+                                CachedCard.bucket == bucket("card", value, key)
+                            )
+                        )
+                        if matches("card", value, key, c.customer_id, c.digest)
+                    ),
+                    None,
+                )
                 if card is not None and card.status != "active":
                     return Identified(None, Served.OFFLINE, "card_blocked")
                 row = s.get(CachedCustomer, card.customer_id) if card else None
@@ -316,6 +339,8 @@ class Till:
         if row is None:
             return Identified(None, Served.OFFLINE, "not_found")
         view = self._view(row, auth)
+        if typed and not view.phone_masked:
+            view = dataclasses.replace(view, phone_masked=typed)
         if view.tier:
             with suppress(KeyError):  # a tier the current rules do not know: its code is shown
                 view = dataclasses.replace(view, tier_name=self.program().tier(view.tier).name)

@@ -16,18 +16,27 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cashier.identifiers import mask_phone, phone_hash
 from cashier.ledger import Balance
+from cashier.lookup import DEFAULT_PARAMS as LOOKUP_PARAMS
+from cashier.lookup import LookupKey
 from cashier.money import format_points
 from cashier.program import Program
 from cashier.quote import quote
-from processing import api_accounts, api_handoffs, api_purchases, api_sync, coupons, offer_sheets
+from processing import (
+    api_accounts,
+    api_handoffs,
+    api_purchases,
+    api_sync,
+    coupons,
+    offer_sheets,
+    offline_cache,
+)
 from processing import customers as cust
 from processing.admin import EnrolmentRefused, KeyRefused, enroll_device, rotate_device_key
 from processing.batches import process_batch
@@ -38,7 +47,7 @@ from processing.deps import API, DB, ERRORS, AuthCache, Clock, Factory, Now, Til
 from processing.docs import install_docs
 from processing.errors import ApiError, envelope, install
 from processing.housekeeping import Housekeeper
-from processing.models import Card, Customer, Store
+from processing.models import Store
 from processing.otp import consume_confirmation
 from processing.purchases import HOLD_TTL
 from processing.ratelimit import SlidingWindow, identify_limit_from_env
@@ -52,11 +61,14 @@ from sync.protocol import (
     BalanceSnapshot,
     CalculateRequest,
     CalculateResponse,
+    CardLookupOut,
     EnrollRequest,
     EnrollResponse,
     Health,
     IdentifyRequest,
     IdentifyResponse,
+    LookupOut,
+    LookupParamsOut,
     OfflineRedeemOut,
     RulesResponse,
     SyncCustomer,
@@ -82,11 +94,16 @@ def create_app(
     hold_ttl: timedelta = HOLD_TTL,
     housekeeping: timedelta | None = None,
     identify_per_minute: int | None = None,
+    offline_active_days: int | None = None,
 ) -> FastAPI:
     """Build the app for the database at ``db_url`` (already migrated).
 
     ``identify_per_minute``: look-ups by phone or card a device may make a minute (None:
     ``$PROCESSING_IDENTIFY_PER_MINUTE``, else 120; :mod:`processing.ratelimit`).
+
+    ``offline_active_days``: how long a customer stays on a chain's tills after their last
+    purchase there (None: ``$PROCESSING_OFFLINE_ACTIVE_DAYS``, else 365;
+    :mod:`processing.offline_cache`).
 
     ``sms`` is the SMS gateway for one-time codes (None: configured from the environment).
     ``housekeeping``: how often this process writes off expired points and closes abandoned holds
@@ -123,6 +140,11 @@ def create_app(
     app.state.auth_cache = AuthCache()
     app.state.identify_limiter = SlidingWindow(
         identify_per_minute if identify_per_minute is not None else identify_limit_from_env(), 60.0
+    )
+    app.state.offline_active_days = (
+        offline_active_days
+        if offline_active_days is not None
+        else offline_cache.active_days_from_env()
     )
     app.state.clock = clock
     app.state.sms = sms
@@ -299,6 +321,7 @@ def rules(
         ),
         wallet_public_key=k.wallet_public_text,
         phone_hash_key=base64.urlsafe_b64encode(k.phone_hash_key).decode().rstrip("="),
+        lookup=LookupParamsOut(**LOOKUP_PARAMS.as_json()),
         server_time=now,
     )
 
@@ -388,63 +411,68 @@ def sync_transactions(
 
 @router.get("/sync/customers", response_model=SyncCustomersResponse, responses=ERRORS)
 def sync_customers(
+    request: Request,
     session: DB,
+    factory: Factory,
     now: Now,
     till: Till,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> SyncCustomersResponse:
-    at = now
+    """The customers this till's chain serves, changed after ``cursor``
+    (:mod:`processing.offline_cache`)."""
     program = active_program(session).program
     k = keys(session)
-    stmt = select(Customer).order_by(Customer.updated_at, Customer.id).limit(limit + 1)
-    if cursor:
-        after = CUSTOMERS.decode(cursor)
-        stmt = stmt.where(tuple_(Customer.updated_at, Customer.id) > after)
-    rows = list(session.scalars(stmt))
-    page, more = rows[:limit], len(rows) > limit
-    live = [c for c in page if not c.deleted]
-    balances = cust.balances_of(session, program, live, at)
-    spends = cust.spends_of(session, program, live, at)
-    cards: dict[str, list[Card]] = {c.id: [] for c in live}
-    if live:
-        for card in session.scalars(
-            select(Card).where(Card.customer_id.in_(list(cards))).order_by(Card.number)
-        ):
-            cards[card.customer_id].append(card)
-    items = [_sync_item(program, k.phone_hash_key, c, at, balances, spends, cards) for c in page]
-    next_cursor = CUSTOMERS.encode(page[-1].updated_at, page[-1].id) if page else cursor
+    got = offline_cache.page(
+        session,
+        factory,
+        program,
+        till.chain_id,
+        LookupKey(k.phone_hash_key, LOOKUP_PARAMS),
+        CUSTOMERS.decode(cursor) if cursor else None,
+        limit,
+        now,
+        request.app.state.offline_active_days,
+    )
+    live = [e.customer for e in got.entries if not e.customer.deleted]
+    balances = cust.balances_of(session, program, live, now)
+    spends = cust.spends_of(session, program, live, now)
+    items = [_sync_item(program, e, now, balances, spends) for e in got.entries]
+    last = got.entries[-1].customer if got.entries else None
+    next_cursor = CUSTOMERS.encode(last.updated_at, last.id) if last else cursor
     return SyncCustomersResponse(
-        items=items, next_cursor=next_cursor, has_more=more, server_time=at
+        items=items, next_cursor=next_cursor, has_more=got.more, server_time=now
     )
 
 
 def _sync_item(
     program: Program,
-    hash_key: bytes,
-    c: Customer,
+    entry: offline_cache.CachedEntry,
     at: datetime,
     balances: dict[str, Balance],
     spends: dict[str, int],
-    cards: dict[str, list[Card]],
 ) -> SyncCustomer:
+    c = entry.customer
     if c.deleted:
         return SyncCustomer(id=c.id, updated_at=c.updated_at, deleted=True)
-    own = cards[c.id]
     return SyncCustomer(
         id=c.id,
         updated_at=c.updated_at,
         deleted=False,
-        phone_hash=phone_hash(c.phone, hash_key) if c.phone else None,
-        phone_masked=mask_phone(c.phone) if c.phone else None,
-        card_numbers=[card.number for card in own],
-        card_status=own[0].status if own else None,
+        phone_lookup=LookupOut(bucket=entry.phone.bucket, digest=entry.phone.digest)
+        if entry.phone
+        else None,
+        cards=[
+            CardLookupOut(bucket=found.bucket, digest=found.digest, status=card.status)
+            for card, found in entry.cards
+        ],
         display_name=cust.display_name(c),
         tier=cust.tier_of(program, c, spends[c.id]).code,
         verified=c.phone_verified,
         balance_snapshot=BalanceSnapshot(
             available=format_points(balances[c.id].available, program.points_scale), as_of=at
         ),
+        active_until=entry.active_until,
     )
 
 

@@ -488,6 +488,11 @@ def cmd_serve(args: argparse.Namespace, *, demo: bool = False) -> int:
     for path in (certfile, keyfile):
         if path and not Path(path).is_file():
             raise AdminError(_("There is no file {path}.").format(path=path))
+    from processing.offline_cache import active_days_from_env
+    from processing.ratelimit import identify_limit_from_env
+
+    identify_limit_from_env()  # a bad setting stops here, before anything is served
+    active_days_from_env()
     gateway, setting = sms_gateway(args, demo=demo)
     if args.workers > 1:
         os.environ[ENV_SMS] = setting  # each worker builds its own gateway from it

@@ -177,6 +177,23 @@ class Card(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
 
 
+class OfflineLookup(Base):
+    """A customer's offline lookup digest, computed once per phone or card and scheme.
+
+    The scrypt digest (:mod:`cashier.lookup`) costs milliseconds by design, so ``/sync/customers``
+    keeps what it computed here; ``value_mac`` names the phone or card by its keyed hash, never
+    in clear.  A changed phone or card, or a new scheme, is a new row; old rows are never read.
+    """
+
+    __tablename__ = "offline_lookups"
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value_mac: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+
+
 class PhoneWelcome(Base):
     """The welcome bonus is given once per phone number ever (not again after delete or merge)."""
 

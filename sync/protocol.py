@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 Money = Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,2})?$", examples=["1299.90"])]
 SignedPoints = Annotated[str, Field(pattern=r"^[+-]?[0-9]{1,15}(\.[0-9]{1,4})?$", examples=["150"])]
@@ -262,18 +262,29 @@ class BalanceSnapshot(Response):
     as_of: AwareDatetime
 
 
+class LookupOut(Response):
+    """A phone's offline lookup key (:mod:`cashier.lookup`): its bucket and per-customer digest."""
+
+    bucket: int
+    digest: str
+
+
+class CardLookupOut(LookupOut):
+    status: str
+
+
 class SyncCustomer(Response):
     id: str
     updated_at: AwareDatetime
     deleted: bool
-    phone_hash: str | None = None
-    phone_masked: str | None = None
-    card_numbers: list[str] = []
-    card_status: str | None = None
+    phone_lookup: LookupOut | None = None
+    cards: list[CardLookupOut] = []
     display_name: str | None = None
     tier: str | None = None
     verified: bool = False
     balance_snapshot: BalanceSnapshot | None = None
+    active_until: AwareDatetime | None = None
+    """The till drops the customer after this unless a later page renews it."""
 
 
 class SyncCustomersResponse(Response):
@@ -290,6 +301,22 @@ class OfflineRedeemOut(Response):
     verified_customers_only: bool
 
 
+class LookupParamsOut(Response):
+    """The offline lookups' scheme (:class:`cashier.lookup.LookupParams`, same bounds)."""
+
+    bucket_bits: Annotated[int, Field(ge=8, le=24)]
+    n: Annotated[int, Field(ge=1024, le=65536)]
+    r: Annotated[int, Field(ge=1, le=16)]
+    p: Annotated[int, Field(ge=1, le=4)]
+
+    @field_validator("n")
+    @classmethod
+    def _power_of_two(cls, n: int) -> int:
+        if n & (n - 1):
+            raise ValueError("n must be a power of two")
+        return n
+
+
 class RulesResponse(Response):
     version: str
     valid_from: AwareDatetime
@@ -297,6 +324,8 @@ class RulesResponse(Response):
     offline_redeem: OfflineRedeemOut
     wallet_public_key: str
     phone_hash_key: str
+    """The key of the offline lookups (:mod:`cashier.lookup`), base64url."""
+    lookup: LookupParamsOut
     server_time: AwareDatetime
 
 

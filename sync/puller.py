@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from cashier.gateway import Gateway, Rejected
 from cashier.money import parse_money
@@ -23,6 +23,7 @@ from cashier.store.db import Store
 from cashier.store.models import (
     CachedCard,
     CachedCashier,
+    CachedCoupon,
     CachedCustomer,
     CatalogueItem,
     Meta,
@@ -93,6 +94,7 @@ class Puller:
                     program_toml=body["program_toml"],
                     wallet_public_key=body["wallet_public_key"],
                     phone_hash_key=body["phone_hash_key"],
+                    lookup=dict(body["lookup"]) if body.get("lookup") else None,
                     offline_redeem=dict(body["offline_redeem"]),
                     fetched_at=self.clock(),
                 )
@@ -100,7 +102,8 @@ class Puller:
         return True
 
     def customers(self, progress: Progress | None = None, page_size: int = 1000) -> int:
-        """Apply customer pages from the saved cursor on; returns how many items were applied."""
+        """Apply customer pages from the saved cursor on, then drop the customers whose time on
+        this till has passed (``active_until``); returns how many items were applied."""
         cursor = self._meta("customers_cursor")
         applied = 0
         while True:
@@ -118,7 +121,23 @@ class Puller:
             if progress is not None:
                 progress(applied)
             if not body.get("has_more") or not items:
-                return applied
+                break
+        self._drop_inactive()
+        return applied
+
+    def _drop_inactive(self) -> None:
+        now = self.clock()
+        with self.store.write() as s:
+            gone = select(CachedCustomer.id).where(
+                CachedCustomer.active_until.is_not(None), CachedCustomer.active_until < now
+            )
+            s.execute(delete(CachedCard).where(CachedCard.customer_id.in_(gone)))
+            s.execute(delete(CachedCoupon).where(CachedCoupon.customer_id.in_(gone)))
+            s.execute(
+                delete(CachedCustomer).where(
+                    CachedCustomer.active_until.is_not(None), CachedCustomer.active_until < now
+                )
+            )
 
     @staticmethod
     def _apply_customer(s: Any, item: dict[str, Any]) -> None:
@@ -128,26 +147,30 @@ class Puller:
             s.execute(delete(CachedCustomer).where(CachedCustomer.id == customer_id))
             return
         snapshot = item.get("balance_snapshot") or {}
+        phone = item.get("phone_lookup") or {}
+        until = item.get("active_until")
         s.merge(
             CachedCustomer(
                 id=customer_id,
-                phone_hash=item.get("phone_hash"),
-                phone_masked=item.get("phone_masked"),
+                phone_bucket=phone.get("bucket"),
+                phone_digest=phone.get("digest"),
                 display_name=item.get("display_name"),
                 tier=item.get("tier"),
                 verified=bool(item.get("verified")),
                 balance=Decimal(snapshot["available"]) if "available" in snapshot else None,
                 balance_as_of=_parse_time(snapshot["as_of"]) if "as_of" in snapshot else None,
                 updated_at=_parse_time(item["updated_at"]),
+                active_until=_parse_time(until) if until else None,
                 local=False,
             )
         )
-        for number in item.get("card_numbers") or []:
-            s.merge(
+        for card in item.get("cards") or []:
+            s.add(
                 CachedCard(
-                    number=number,
                     customer_id=customer_id,
-                    status=item.get("card_status") or "active",
+                    bucket=card["bucket"],
+                    digest=card["digest"],
+                    status=card.get("status") or "active",
                 )
             )
 

@@ -179,23 +179,32 @@ class CachedCustomer(Base):
 
     __tablename__ = "customers"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    phone_hash: Mapped[str | None] = mapped_column(String(100), index=True)
+    phone_bucket: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The phone's lookup bucket and per-customer digest (:mod:`cashier.lookup`): never the phone."""
+    phone_digest: Mapped[str | None] = mapped_column(String(64))
     phone_masked: Mapped[str | None] = mapped_column(String(32))
+    """Only for customers registered on this till (the cashier typed the phone here)."""
     display_name: Mapped[str | None] = mapped_column(String(200))
     tier: Mapped[str | None] = mapped_column(String(32))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     balance: Mapped[Decimal | None]
     balance_as_of: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
+    active_until: Mapped[datetime | None]
+    """The service keeps the customer on this till until then (None: kept, e.g. local ones)."""
     local: Mapped[bool] = mapped_column(Boolean, default=False)
     """Registered on this till while offline; ``server_id`` once the service has it."""
     server_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class CachedCard(Base):
+    """A customer's card, by its lookup bucket and digest (salted with the customer's id)."""
+
     __tablename__ = "cards"
-    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    bucket: Mapped[int] = mapped_column(Integer, index=True)
+    digest: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="active")
 
 
@@ -208,6 +217,8 @@ class Rules(Base):
     program_toml: Mapped[str] = mapped_column(Text)
     wallet_public_key: Mapped[str] = mapped_column(String(200))
     phone_hash_key: Mapped[str] = mapped_column(String(200))
+    """The offline lookup key (base64url), with ``lookup``, its parameters (None: the defaults)."""
+    lookup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     offline_redeem: Mapped[dict[str, Any]] = mapped_column(JSON)
     fetched_at: Mapped[datetime]
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -40,7 +38,6 @@ from cashier.identifiers import (
     normalize_card,
     normalize_phone,
     parse_mindbox_qr,
-    phone_hash,
     public_key_from_text,
     public_key_to_text,
     sign_wallet_token,
@@ -143,17 +140,6 @@ def test_mask_phone() -> None:
 def test_mask_phone_refuses_what_is_not_e164(text: str) -> None:
     with pytest.raises(InvalidPhone):
         mask_phone(text)
-
-
-def test_phone_hash_is_a_keyed_sha256() -> None:
-    expected = hmac.new(b"till-key", b"+79001234567", hashlib.sha256).hexdigest()
-    assert phone_hash("+79001234567", b"till-key") == "sha256:" + expected
-    assert phone_hash("+79001234567", b"till-key") == (
-        "sha256:e2f023b6fa2bccfdd1bd3b1b9c99568e641687554ebf79a9d0a35ac10a9465b4"
-    )
-    assert phone_hash("+79001234567", b"other-key") != phone_hash("+79001234567", b"till-key")
-    with pytest.raises(ValueError, match="key"):
-        phone_hash("+79001234567", b"")
 
 
 # --- cards -----------------------------------------------------------------------------------

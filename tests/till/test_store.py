@@ -138,3 +138,42 @@ def test_the_head_revision_constant_is_the_newest_migration(tmp_path: Path) -> N
     again = open_store(tmp_path / "till")  # already at head: no upgrade run
     assert again.healthy
     again.close()
+
+
+def test_upgrading_to_offline_lookups_drops_the_phone_hashes_and_pulls_again(
+    tmp_path: Path,
+) -> None:
+    """Revision 0003: no fast phone hash or card number stays on the till; the customers the
+    service sent go and their sync starts over; customers registered here offline stay."""
+    import sqlite3
+
+    from alembic import command
+
+    from cashier.store.db import DB_NAME, _alembic_config
+
+    folder = tmp_path / "till"
+    folder.mkdir()
+    url = f"sqlite:///{folder / DB_NAME}"
+    command.upgrade(_alembic_config(url), "0002")
+    with sqlite3.connect(folder / DB_NAME) as conn:
+        conn.executemany(
+            "INSERT INTO customers (id, phone_hash, phone_masked, verified, local)"
+            " VALUES (?, ?, ?, 0, ?)",
+            [("c_1", "sha256:ab", "+7 900 ***-45-67", 0), ("local_1", "sha256:cd", None, 1)],
+        )
+        conn.execute("INSERT INTO cards (number, customer_id, status) VALUES ('2200', 'c_1', 'a')")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('customers_cursor', 'abc')")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', 'd_1')")
+    store = open_store(folder)
+    try:
+        with sqlite3.connect(folder / DB_NAME) as conn:
+            assert conn.execute("SELECT id FROM customers").fetchall() == [("local_1",)]
+            assert conn.execute("SELECT count(*) FROM cards").fetchone() == (0,)
+            assert conn.execute("SELECT key FROM meta ORDER BY key").fetchall() == [
+                ("device_id",)
+            ]
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(customers)")}
+            assert "phone_hash" not in columns and {"phone_bucket", "phone_digest"} <= columns
+            assert "number" not in {r[1] for r in conn.execute("PRAGMA table_info(cards)")}
+    finally:
+        store.close()

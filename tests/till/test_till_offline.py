@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from cashier.errors import ReturnExceedsPurchase
 from cashier.identifiers import (
     generate_wallet_keypair,
-    phone_hash,
     public_key_to_text,
     sign_wallet_token,
 )
+from cashier.lookup import LookupKey, bucket, digest
 from cashier.money import parse_money, parse_quantity
 from cashier.program import PaymentMethod
 from cashier.quote import CapReason, Payment
@@ -36,6 +36,7 @@ from cashier.till import Draft, Item, Served, Till, TillError, body_hash
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 KEY = b"k" * 32
+LOOKUP = LookupKey(KEY)
 PRIVATE, PUBLIC = generate_wallet_keypair()
 
 
@@ -58,8 +59,8 @@ def till(tmp_path: Path) -> Iterator[Till]:
         s.add(
             CachedCustomer(
                 id="c_1",
-                phone_hash=phone_hash("+79001234567", KEY),
-                phone_masked="+7 900 ***-45-67",
+                phone_bucket=bucket("phone", "+79001234567", LOOKUP),
+                phone_digest=digest("phone", "+79001234567", LOOKUP, "c_1"),
                 display_name="Иван П.",
                 tier="gold",
                 verified=True,
@@ -67,7 +68,14 @@ def till(tmp_path: Path) -> Iterator[Till]:
                 balance_as_of=NOW - timedelta(hours=1),
             )
         )
-        s.add(CachedCard(number="2200000000019", customer_id="c_1", status="active"))
+        s.add(
+            CachedCard(
+                customer_id="c_1",
+                bucket=bucket("card", "2200000000019", LOOKUP),
+                digest=digest("card", "2200000000019", LOOKUP, "c_1"),
+                status="active",
+            )
+        )
     yield Till(store, None, clock=lambda: NOW)
     store.close()
 
