@@ -76,6 +76,7 @@ from figures import percentile  # bench/figures.py, beside this script
 from sqlalchemy import insert
 
 from cashier.identifiers import sign_wallet_token
+from processing import wallet_keys
 from processing.admin import add_store, create_enrolment_code
 from processing.db import make_engine, migrate, session_factory, transaction
 from processing.models import Customer, LedgerEntry
@@ -162,7 +163,9 @@ def prepare(url: str, customers: int, seed: int) -> list[BenchCustomer]:
         with transaction(factory) as session:
             set_program(session, text, "resources/programs/nbclub.toml", now=now)
             add_store(session, STORE, "bench", "Bench store, Москва")
-            private = keys(session).wallet_private  # created now, before the server reads them
+            keys(session)  # created now, before the server reads them
+            key_file = Path(tempfile.mkdtemp(prefix="bench-wallet-")) / "wallet.key"
+            _kid, private = wallet_keys.signing_key(session, key_file, now)
             for start in range(0, len(rows), 1000):
                 session.execute(insert(Customer), rows[start : start + 1000])
             for start in range(0, len(lots), 1000):

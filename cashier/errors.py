@@ -66,6 +66,12 @@ class WalletTokenRejected(InvalidQrPayload):
     code = "wallet_token_rejected"
 
 
+class WalletKeyUntrusted(UserFacingError):
+    """The service sent a wallet key the till has no endorsed path to: the rules are not taken."""
+
+    code = "wallet_key_untrusted"
+
+
 class ProgramError(UserFacingError):
     """A program file failed validation."""
 

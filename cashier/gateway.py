@@ -116,8 +116,15 @@ class Gateway(Protocol):
 
     def push_batch(self, body: Json, *, timeout: float | None = None) -> Reply: ...
 
-    def rules(self, since_version: str | None, *, timeout: float | None = None) -> Reply | None:
-        """The rules, or None when ``since_version`` is current (304)."""
+    def rules(
+        self,
+        since_version: str | None,
+        *,
+        keys_tag: str | None = None,
+        timeout: float | None = None,
+    ) -> Reply | None:
+        """The rules, or None when ``since_version`` and the wallet keys (``keys_tag``) are
+        current (304)."""
         ...
 
     def customers(

@@ -25,7 +25,7 @@ from cashier.wallet_token import (  # re-exported: the QR kinds are identifiers 
     TOKEN_BAD_SIGNATURE,
     TOKEN_EXPIRED,
     TOKEN_MALFORMED,
-    WALLET_TOKEN_PREFIX,
+    WALLET_TOKEN_PREFIXES,
     WalletToken,
     _parse_wallet_structure,
     generate_wallet_keypair,
@@ -356,7 +356,7 @@ def _classify_qr(cleaned: str, raw: str) -> Identifier | None:
     first_error: InvalidQrPayload | None = None
     for candidate in candidates:
         try:
-            if candidate.startswith(WALLET_TOKEN_PREFIX):
+            if candidate.startswith(WALLET_TOKEN_PREFIXES):
                 _parse_wallet_structure(candidate)
                 return Identifier(IdentifierKind.WALLET_TOKEN, candidate, raw)
             if candidate.startswith(MINDBOX_QR_PREFIX):
@@ -404,7 +404,7 @@ def classify(text: str, region: str = "RU") -> Identifier:
 
     Scanner noise (control characters such as CR/LF/TAB/GS, outer whitespace, an AIM symbology
     prefix like ``]Q1``) is removed, and a QR typed by a keyboard-wedge scanner while the Russian
-    layout was active is repaired.  Then, in order: ``LW1.`` → wallet token (structure only; the
+    layout was active is repaired.  Then, in order: ``LW1.``/``LW2.`` → wallet token (structure only; the
     signature is checked by :func:`verify_wallet_token`), ``QR:`` → Mindbox QR, ``c_…`` →
     customer id, phone-shaped text → phone (E.164), 8–19 digits → card.
 

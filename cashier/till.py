@@ -81,6 +81,7 @@ from cashier.till_types import (  # the till's values, re-exported (see __all__)
     parse_slip,
     slip_code,
 )
+from cashier.wallet_token import check_not_revoked, key_id
 
 Clock = Callable[[], datetime]
 Deliver = Callable[[float], bool]
@@ -180,6 +181,18 @@ class Till:
                 _("The till has no program rules yet: connect it to the service once to sync.")
             )
         return row
+
+    def _wallet_keys(self, rules: Rules) -> dict[str, bytes]:
+        """The wallet keys whose tokens are accepted now, by key id."""
+        if rules.wallet_keys is None:  # rules stored before keys were listed
+            raw = public_key_from_text(rules.wallet_public_key) if rules.wallet_public_key else None
+            return {key_id(raw): raw} if raw else {}
+        now = self.clock()
+        return {
+            k["kid"]: public_key_from_text(k["public_key"])
+            for k in rules.wallet_keys.get("keys", [])
+            if not k.get("retires_at") or now < datetime.fromisoformat(k["retires_at"])
+        }
 
     @staticmethod
     def _lookup_key(rules: Rules) -> LookupKey:
@@ -295,12 +308,12 @@ class Till:
             row: CachedCustomer | None = None
             if kind is IdentifierKind.WALLET_TOKEN:
                 try:
-                    token = verify_wallet_token(
-                        value, public_key_from_text(rules.wallet_public_key), self.clock()
-                    )
+                    token = verify_wallet_token(value, self._wallet_keys(rules), self.clock())
+                    row, auth = s.get(CachedCustomer, token.customer_id), "verified"
+                    if row is not None:
+                        check_not_revoked(token, row.wallet_not_before)
                 except UserFacingError as exc:
                     return Identified(None, Served.OFFLINE, "unrecognised", exc.message)
-                row, auth = s.get(CachedCustomer, token.customer_id), "verified"
             elif kind in (IdentifierKind.PHONE, IdentifierKind.MINDBOX_QR):
                 phone = value if kind is IdentifierKind.PHONE else parse_mindbox_qr(value).phone
                 key = self._lookup_key(rules)

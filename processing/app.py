@@ -28,6 +28,7 @@ from cashier.lookup import LookupKey
 from cashier.money import format_points
 from cashier.program import Program
 from cashier.quote import quote
+from cashier.wallet_token import public_key_to_text
 from processing import (
     api_accounts,
     api_handoffs,
@@ -36,6 +37,7 @@ from processing import (
     coupons,
     offer_sheets,
     offline_cache,
+    wallet_keys,
 )
 from processing import customers as cust
 from processing.admin import EnrolmentRefused, KeyRefused, enroll_device, rotate_device_key
@@ -76,6 +78,7 @@ from sync.protocol import (
     SyncTransactionsRequest,
     SyncTransactionsResponse,
     TokenResponse,
+    WalletKeyOut,
 )
 
 MAX_BODY = 2 * 1024 * 1024
@@ -269,8 +272,22 @@ def enroll(body: EnrollRequest, factory: Factory, now: Now) -> EnrollResponse:
             chain_id=store.chain_id,
             server_time=now,
             token_expires_at=dev.token_expires_at,
+            wallet_keys=wallet_keys_out(wallet_keys.wallet_keys(session)),
         )
     return result
+
+
+def wallet_keys_out(listed: tuple[wallet_keys.WalletKey, ...]) -> list[WalletKeyOut]:
+    return [
+        WalletKeyOut(
+            kid=k.kid,
+            public_key=public_key_to_text(k.public),
+            endorsed_by=k.endorsed_by,
+            endorsement=k.endorsement,
+            retires_at=k.retires_at,
+        )
+        for k in listed
+    ]
 
 
 @router.post("/devices/token", response_model=TokenResponse, responses=ERRORS)
@@ -300,10 +317,16 @@ def rotate_token(factory: Factory, now: Now, till: Till) -> TokenResponse:
     responses={304: {"description": "Not modified"}, **ERRORS},
 )
 def rules(
-    session: DB, now: Now, till: Till, since_version: str | None = None
+    session: DB,
+    now: Now,
+    till: Till,
+    since_version: str | None = None,
+    keys_tag: str | None = None,
 ) -> RulesResponse | Response:
     active = active_program(session)
-    if since_version == active.version:
+    wallet = wallet_keys.wallet_keys(session)
+    tag = wallet_keys.tag(wallet)
+    if since_version == active.version and keys_tag in (None, tag):
         return Response(status_code=304, headers={"ETag": f'"{active.version}"'})
     k = keys(session)
     budget = active.program.offline_redeem
@@ -319,7 +342,9 @@ def rules(
             max_snapshot_age_hours=budget.max_snapshot_age_hours,
             verified_customers_only=budget.verified_customers_only,
         ),
-        wallet_public_key=k.wallet_public_text,
+        wallet_public_key=public_key_to_text(wallet[-1].public) if wallet else None,
+        wallet_keys=wallet_keys_out(wallet),
+        wallet_keys_tag=tag,
         phone_hash_key=base64.urlsafe_b64encode(k.phone_hash_key).decode().rstrip("="),
         lookup=LookupParamsOut(**LOOKUP_PARAMS.as_json()),
         server_time=now,
@@ -347,7 +372,7 @@ def identify(
             )
     at = now
     program = active_program(session).program
-    found = cust.identify(session, body.identifier.type, body.identifier.value, keys(session), at)
+    found = cust.identify(session, body.identifier.type, body.identifier.value, at)
     if found.customer is None or found.status != "found":
         return IdentifyResponse(status=found.status, message=found.message, server_time=at)  # type: ignore[arg-type]
     verified, message = found.verified, None
@@ -473,6 +498,7 @@ def _sync_item(
             available=format_points(balances[c.id].available, program.points_scale), as_of=at
         ),
         active_until=entry.active_until,
+        wallet_not_before=c.wallet_not_before,
     )
 
 

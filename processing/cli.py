@@ -47,7 +47,8 @@ from processing.db import (
     transaction,
 )
 from processing.models import Customer, Device
-from processing.state import NoProgram, active_program, keys, set_program
+from processing.state import NoProgram, active_program, set_program
+from processing.wallet_keys import WalletKeyError
 
 if TYPE_CHECKING:
     from processing.sms import SmsGateway
@@ -121,7 +122,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (AdminError, ProgramError, NoProgram, ValueError) as exc:
+    except (AdminError, ProgramError, NoProgram, ValueError, WalletKeyError) as exc:
         print(f"processing: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:
@@ -170,6 +171,41 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _wallet_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser(
+        "wallet-token",
+        help=_("print a signed wallet QR token (LW2) for a customer, or withdraw their tokens"),
+    )
+    s.add_argument("customer_id")
+    s.add_argument("--days", type=int, default=365, help=_("validity in days (default 365)"))
+    s.add_argument("--qr", type=Path, help=_("also write the QR code to this PNG file"))
+    s.add_argument(
+        "--revoke",
+        action="store_true",
+        help=_("withdraw every token issued to the customer until now (tills: after their sync)"),
+    )
+    _key_file_option(s)
+    _db_option(s)
+    s.set_defaults(func=cmd_wallet_token)
+
+    wallet = sub.add_parser(
+        "wallet-key", help=_("the wallet QR signing keys: list them, rotate the signing key")
+    ).add_subparsers(title=_("wallet key commands"))
+    s = wallet.add_parser("list", help=_("list the keys: id, made, accepted until"))
+    _db_option(s)
+    s.set_defaults(func=cmd_wallet_key_list)
+    s = wallet.add_parser("rotate", help=_("make a new signing key, endorsed by the current one"))
+    s.add_argument(
+        "--keep-days",
+        type=int,
+        default=30,
+        help=_("how long tokens of the current key stay accepted (default 30)"),
+    )
+    _key_file_option(s)
+    _db_option(s)
+    s.set_defaults(func=cmd_wallet_key_rotate)
+
+
 def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("serve", help=_("run the HTTP API"))
     s.add_argument("--host", default="127.0.0.1")
@@ -192,6 +228,7 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "http:URL, http-post:URL, or log or log:/path/sms.log (demos and tests)"
         ),
     )
+    _key_file_option(s)
     _db_option(s)
     s.set_defaults(func=cmd_serve)
 
@@ -247,14 +284,7 @@ def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _db_option(s)
     s.set_defaults(func=cmd_cashier_add)
 
-    s = sub.add_parser(
-        "wallet-token", help=_("print a signed wallet QR token (LW1) for a customer")
-    )
-    s.add_argument("customer_id")
-    s.add_argument("--days", type=int, default=365, help=_("validity in days (default 365)"))
-    s.add_argument("--qr", type=Path, help=_("also write the QR code to this PNG file"))
-    _db_option(s)
-    s.set_defaults(func=cmd_wallet_token)
+    _wallet_commands(sub)
 
     s = sub.add_parser("demo-data", help=_("fill an empty database with deterministic demo data"))
     s.add_argument("--customers", type=int, default=1000)
@@ -478,6 +508,16 @@ def sms_gateway(args: argparse.Namespace, *, demo: bool = False) -> tuple[SmsGat
     )
 
 
+def _first_wallet_key(url: str, key_file: Path) -> None:
+    """Make the wallet signing key before serving when the database has none, so tills enrolled
+    from now on pin it (the serving processes never read the key file)."""
+    from processing import wallet_keys
+
+    with transaction(session_factory(make_engine(url))) as session:
+        if not wallet_keys.wallet_keys(session):
+            wallet_keys.signing_key(session, key_file, datetime.now(UTC))
+
+
 def cmd_serve(args: argparse.Namespace, *, demo: bool = False) -> int:
     from processing import serving
     from processing.sms import ENV_SMS
@@ -498,6 +538,7 @@ def cmd_serve(args: argparse.Namespace, *, demo: bool = False) -> int:
         os.environ[ENV_SMS] = setting  # each worker builds its own gateway from it
     url = _url(args)
     migrate(url)
+    _first_wallet_key(url, _key_file(args))
     serving.configure_logging()
     print(
         _("processing service on {url}  (database: {database})").format(
@@ -702,17 +743,47 @@ def cmd_cashier_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_file_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wallet-key-file",
+        type=Path,
+        help=_(
+            "the file of the wallet signing key (default: $PROCESSING_WALLET_KEY_FILE, else "
+            "beside a SQLite database, else in the user config folder)"
+        ),
+    )
+
+
+def _key_file(args: argparse.Namespace) -> Path:
+    from processing.wallet_keys import default_key_file
+
+    return getattr(args, "wallet_key_file", None) or default_key_file(_url(args))
+
+
 def cmd_wallet_token(args: argparse.Namespace) -> int:
+    from processing import wallet_keys
+
+    now = datetime.now(UTC)
     with transaction(_factory(args)) as session:
-        if session.get(Customer, args.customer_id) is None:
+        customer = session.get(Customer, args.customer_id)
+        if customer is None:
             raise ValueError(
                 _("There is no customer {customer}. Check the id (c_ and 12 characters).").format(
                     customer=args.customer_id
                 )
             )
-        k = keys(session)
+        if args.revoke:
+            wallet_keys.revoke(customer, now)
+            print(
+                _(
+                    "the wallet QR codes of {customer} issued until now are withdrawn: refused "
+                    "online at once, offline after the tills' next customer sync"
+                ).format(customer=args.customer_id)
+            )
+            return 0
+        _kid, private = wallet_keys.signing_key(session, _key_file(args), now)
     token = sign_wallet_token(
-        k.wallet_private, args.customer_id, datetime.now(UTC) + timedelta(days=args.days)
+        private, args.customer_id, now + timedelta(days=args.days), issued_at=now
     )
     print(token)
     if args.qr:
@@ -720,6 +791,44 @@ def cmd_wallet_token(args: argparse.Namespace) -> int:
 
         qrcode.make(token).save(str(args.qr))
         print(_("QR code written to {path}").format(path=args.qr), file=sys.stderr)
+    return 0
+
+
+def cmd_wallet_key_list(args: argparse.Namespace) -> int:
+    from processing import wallet_keys
+
+    now = datetime.now(UTC)
+    with transaction(_factory(args)) as session:
+        listed = wallet_keys.wallet_keys(session)
+    if not listed:
+        print(_("no wallet key yet: the first `processing wallet-token` or `serve` makes one"))
+    for n, key in enumerate(listed):
+        if n == len(listed) - 1:
+            state = _("signs new tokens")
+        elif key.retires_at is None or key.retires_at > now:
+            state = _("accepted until {at}").format(
+                at=key.retires_at.strftime("%Y-%m-%d %H:%M") if key.retires_at else "—"
+            )
+        else:
+            state = _("retired")
+        print(f"{key.kid}  {key.created_at.strftime('%Y-%m-%d %H:%M')}  {state}")
+    return 0
+
+
+def cmd_wallet_key_rotate(args: argparse.Namespace) -> int:
+    from processing import wallet_keys
+
+    if not 0 <= args.keep_days <= 3650:
+        raise ValueError(_("--keep-days must be from 0 to 3650."))
+    now = datetime.now(UTC)
+    with transaction(_factory(args)) as session:
+        new = wallet_keys.rotate(session, _key_file(args), now, timedelta(days=args.keep_days))
+    print(
+        _(
+            "new wallet key {kid}: it signs new tokens; the previous key's tokens are accepted "
+            "for {days} more days. Tills take the new key with their next rules sync."
+        ).format(kid=new.kid, days=args.keep_days)
+    )
     return 0
 
 

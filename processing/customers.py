@@ -24,13 +24,12 @@ from cashier.identifiers import (
     normalize_card,
     normalize_phone,
     parse_mindbox_qr,
-    verify_wallet_token,
 )
 from cashier.ledger import Balance, Lot, SpendEvent, balance, window_spend
 from cashier.ledger_time import add_months
 from cashier.program import Program, Tier
+from processing import wallet_keys
 from processing.models import Card, Customer, LedgerEntry, Purchase, PurchaseReturn
-from processing.state import Keys
 
 HOLD_KINDS = ("hold", "release")
 
@@ -45,7 +44,7 @@ class Found:
     message: str | None = None
 
 
-def identify(session: Session, kind: str, value: str, keys: Keys, now: datetime) -> Found:
+def identify(session: Session, kind: str, value: str, now: datetime) -> Found:
     """Resolve an identifier of a given wire type (``phone``, ``card``, ``qr``, ``customer_id``)."""
     try:
         if kind == "phone":
@@ -59,7 +58,7 @@ def identify(session: Session, kind: str, value: str, keys: Keys, now: datetime)
         return Found("unrecognised", message=exc.message)
     if ident.kind is IdentifierKind.WALLET_TOKEN:
         try:
-            token = verify_wallet_token(ident.value, keys.wallet_public, now)
+            token = wallet_keys.verify(session, ident.value, now)
         except UserFacingError as exc:
             return Found("unrecognised", message=exc.message)
         found = _by_id(session, token.customer_id)

@@ -168,6 +168,8 @@ class Customer(Base):
     opening_spend: Mapped[int] = mapped_column(BigInteger, default=0)
     """Spend carried over from a legacy system (import), counted in the tier window from its date."""
     opening_spend_at: Mapped[datetime | None]
+    wallet_not_before: Mapped[datetime | None]
+    """Wallet tokens issued before this are refused (``processing wallet-token --revoke``)."""
 
 
 class Card(Base):

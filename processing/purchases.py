@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from cashier.errors import UserFacingError
 from cashier.i18n import _, ngettext
-from cashier.identifiers import verify_wallet_token
 from cashier.ledger import Lot, plan_consumption
 from cashier.money import (
     format_money,
@@ -42,7 +41,7 @@ from cashier.money import (
 )
 from cashier.program import Program
 from cashier.quote import CapReason, CartLine, CustomerState, Quote, quote
-from processing import coupons
+from processing import coupons, wallet_keys
 from processing import customers as cust
 from processing.carts import (
     calculation,
@@ -63,7 +62,7 @@ from processing.models import (
     PurchaseReturn,
 )
 from processing.registration import grant_birthday_if_due
-from processing.state import active_program, keys, program_by_version
+from processing.state import active_program, program_by_version
 from sync.protocol import (
     BalanceAfter,
     CancelRequest,
@@ -291,7 +290,7 @@ def _check_presence(
     ref = body.customer
     if ref is not None and ref.wallet_token:
         try:
-            token = verify_wallet_token(ref.wallet_token, keys(session).wallet_public, now)
+            token = wallet_keys.verify(session, ref.wallet_token, now)
         except UserFacingError as exc:
             raise ApiError(422, "otp_required", exc.message) from None
         if token.customer_id == customer.id:

@@ -1,6 +1,6 @@
 """Service-wide state kept in the database: generated keys and the active program.
 
-Owns: the wallet-token signing key and the phone-hash key (generated once, on first use), and the
+Owns: the offline lookup key (generated once, on first use), and the
 active program version (``processing program set``).  Both are read often, so they are cached per
 process and database: the keys for good, parsed programs by version (a version's text never
 changes), and which version is active for ``ACTIVE_TTL_S`` seconds.
@@ -19,20 +19,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cashier.i18n import _
-from cashier.identifiers import generate_wallet_keypair, public_key_to_text
 from cashier.program import Program, parse_program
 from processing.models import ProgramVersion, ServiceKey
 
 
 @dataclass(frozen=True)
 class Keys:
-    wallet_private: bytes
-    wallet_public: bytes
     phone_hash_key: bytes
-
-    @property
-    def wallet_public_text(self) -> str:
-        return public_key_to_text(self.wallet_public)
+    """The key of the offline lookups (:mod:`cashier.lookup`); the wallet keys are in
+    :mod:`processing.wallet_keys`."""
 
 
 @dataclass(frozen=True)
@@ -57,28 +52,18 @@ def _unb64(text: str) -> bytes:
 
 
 def keys(session: Session) -> Keys:
-    """The service's keys, created in this transaction if the database has none yet."""
+    """The service's lookup key, created in this transaction if the database has none yet."""
     url = str(session.get_bind().engine.url)
     with _lock:
         cached = _keys_cache.get(url)
     if cached is not None:
         return cached
-    stored = {k.name: k.value for k in session.scalars(select(ServiceKey))}
-    if "wallet_private" not in stored:
-        private, public = generate_wallet_keypair()
-        stored = {
-            "wallet_private": _b64(private),
-            "wallet_public": _b64(public),
-            "phone_hash": _b64(secrets.token_bytes(32)),
-        }
-        for name, value in stored.items():
-            session.merge(ServiceKey(name=name, value=value))
+    row = session.get(ServiceKey, "phone_hash")
+    if row is None:
+        row = ServiceKey(name="phone_hash", value=_b64(secrets.token_bytes(32)))
+        session.merge(row)
         session.flush()
-    result = Keys(
-        _unb64(stored["wallet_private"]),
-        _unb64(stored["wallet_public"]),
-        _unb64(stored["phone_hash"]),
-    )
+    result = Keys(_unb64(row.value))
     with _lock:
         _keys_cache[url] = result
     return result

@@ -340,7 +340,7 @@ def _sell_customer(till: Till, args: argparse.Namespace) -> Identified | None:
         if kind is not IdentifierKind.WALLET_TOKEN:
             raise CliError(
                 _(
-                    "--wallet-qr takes the text of the customer's wallet QR (LW1.…); this is not "
+                    "--wallet-qr takes the text of the customer's wallet QR (LW2.… or LW1.…); this is not "
                     "one: scan the QR in the customer's wallet again."
                 )
             )
@@ -732,7 +732,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--wallet-qr",
         metavar="PAYLOAD",
-        help=_("the text of the customer's wallet QR (LW1.…): proves the customer is here"),
+        help=_(
+            "the text of the customer's wallet QR (LW2.… or LW1.…): proves the customer is here"
+        ),
     )
     s.set_defaults(func=cmd_sell)
     s = sub.add_parser(

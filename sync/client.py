@@ -369,9 +369,18 @@ class HttpGateway:
             timeout=timeout,
         )
 
-    def rules(self, since_version: str | None, *, timeout: float | None = None) -> Reply | None:
-        """The rules, or None when ``since_version`` is current (304)."""
-        params = {"since_version": since_version} if since_version else None
+    def rules(
+        self,
+        since_version: str | None,
+        *,
+        keys_tag: str | None = None,
+        timeout: float | None = None,
+    ) -> Reply | None:
+        """The rules, or None when ``since_version`` and the wallet keys (``keys_tag``) are
+        current (304)."""
+        params = {
+            k: v for k, v in (("since_version", since_version), ("keys_tag", keys_tag)) if v
+        } or None
         raw = self._send("GET", "/sync/rules", params=params, mutation=False, timeout=timeout)
         if raw.status == 304:
             return None

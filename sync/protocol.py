@@ -64,6 +64,18 @@ class EnrollRequest(Request):
     name: Annotated[str, Field(min_length=1, max_length=200)] = "till"
 
 
+class WalletKeyOut(Response):
+    """One of the program's wallet keys (:mod:`processing.wallet_keys`).  A key the till does not
+    trust yet is accepted only with ``endorsement``, the signature of the key ``endorsed_by``
+    (one it trusts) over ``"LWK1." + public_key``; ``retires_at``: its tokens are refused after."""
+
+    kid: str = Field(pattern=r"^[A-Za-z0-9_-]{8}$")
+    public_key: str = Field(pattern=r"^[A-Za-z0-9_-]{43}$")
+    endorsed_by: str | None = None
+    endorsement: str | None = None
+    retires_at: AwareDatetime | None = None
+
+
 class EnrollResponse(Response):
     device_id: str
     token: str
@@ -74,6 +86,8 @@ class EnrollResponse(Response):
     token_expires_at: AwareDatetime | None = None
     """When the key stops working (the service always says; None only from a service older
     than key expiry).  The till rotates it before (``POST /devices/token``)."""
+    wallet_keys: list[WalletKeyOut] = []
+    """The wallet keys the till pins at enrolment: later keys need their endorsement."""
 
 
 class TokenResponse(Response):
@@ -285,6 +299,8 @@ class SyncCustomer(Response):
     balance_snapshot: BalanceSnapshot | None = None
     active_until: AwareDatetime | None = None
     """The till drops the customer after this unless a later page renews it."""
+    wallet_not_before: AwareDatetime | None = None
+    """The customer's wallet tokens issued before this are refused (withdrawn)."""
 
 
 class SyncCustomersResponse(Response):
@@ -322,7 +338,12 @@ class RulesResponse(Response):
     valid_from: AwareDatetime
     program_toml: str
     offline_redeem: OfflineRedeemOut
-    wallet_public_key: str
+    wallet_public_key: str | None
+    """The key that signs new wallet tokens (None: none made yet); all of them in ``wallet_keys``."""
+    wallet_keys: list[WalletKeyOut] = []
+    wallet_keys_tag: str = ""
+    """Names this list: the till passes it back (``keys_tag``) and gets 304 only when both the
+    rules' version and the list are unchanged."""
     phone_hash_key: str
     """The key of the offline lookups (:mod:`cashier.lookup`), base64url."""
     lookup: LookupParamsOut

@@ -9,6 +9,7 @@ the clock skew (over 300 s is reported).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,8 +30,11 @@ from cashier.store.models import (
     Meta,
     Rules,
 )
+from cashier.wallet_token import OfferedKey, accept_keys, public_key_from_text
 
 SKEW_LIMIT_S = 300.0
+PINNED_WALLET_KEYS = "wallet_keys_pinned"
+"""Meta: the wallet keys the service listed at enrolment (JSON ``[{"kid", "public_key"}]``)."""
 Progress = Callable[[int], None]
 
 
@@ -78,21 +82,50 @@ class Puller:
         return Probe(reply.body.get("status") in ("ok", "degraded"), skew)
 
     def rules(self) -> bool:
-        """Fetch the rules if they changed; True when new ones were stored."""
+        """Fetch the rules if they changed; True when new ones were stored.
+
+        The wallet keys in them are taken only when each one is trusted already (pinned at
+        enrolment, or taken before) or endorsed by one that is (:func:`accept_keys`); otherwise
+        nothing is stored and :class:`~cashier.errors.WalletKeyUntrusted` says what to do.
+        """
         with self.store.read() as s:
             current = s.get(Rules, 1)
             version = current.version if current else None
-        reply = self.gateway.rules(version)
+            held = current.wallet_keys if current else None
+            pinned = s.get(Meta, PINNED_WALLET_KEYS)
+        reply = self.gateway.rules(version, keys_tag=(held or {}).get("tag") or None)
         if reply is None:
             return False
         body = reply.body
+        trusted = {
+            k["kid"]: public_key_from_text(k["public_key"])
+            for k in [*json.loads(pinned.value if pinned else "[]"), *(held or {}).get("keys", [])]
+        }
+        offered = body.get("wallet_keys") or []
+        accept_keys(
+            trusted,
+            [
+                OfferedKey(
+                    k["kid"],
+                    public_key_from_text(k["public_key"]),
+                    k.get("endorsed_by"),
+                    k.get("endorsement"),
+                )
+                for k in offered
+            ],
+        )
+        keys = [
+            {"kid": k["kid"], "public_key": k["public_key"], "retires_at": k.get("retires_at")}
+            for k in offered
+        ]
         with self.store.write() as s:
             s.merge(
                 Rules(
                     id=1,
                     version=body["version"],
                     program_toml=body["program_toml"],
-                    wallet_public_key=body["wallet_public_key"],
+                    wallet_public_key=body.get("wallet_public_key") or "",
+                    wallet_keys={"keys": keys, "tag": body.get("wallet_keys_tag") or ""},
                     phone_hash_key=body["phone_hash_key"],
                     lookup=dict(body["lookup"]) if body.get("lookup") else None,
                     offline_redeem=dict(body["offline_redeem"]),
@@ -161,6 +194,9 @@ class Puller:
                 balance_as_of=_parse_time(snapshot["as_of"]) if "as_of" in snapshot else None,
                 updated_at=_parse_time(item["updated_at"]),
                 active_until=_parse_time(until) if until else None,
+                wallet_not_before=_parse_time(item["wallet_not_before"])
+                if item.get("wallet_not_before")
+                else None,
                 local=False,
             )
         )

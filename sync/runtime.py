@@ -11,6 +11,7 @@ on its own thread and receives :class:`Status` values.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,11 +26,11 @@ from cashier.errors import UserFacingError
 from cashier.gateway import GatewayError, Rejected
 from cashier.i18n import _
 from cashier.store.db import Store, open_store
-from cashier.store.models import Meta
+from cashier.store.models import Meta, Rules
 from cashier.till import IN_SALE_BUDGET, Till, TillError
 from sync.client import HttpGateway
 from sync.credentials import load_token, save_token
-from sync.puller import Probe, Puller
+from sync.puller import PINNED_WALLET_KEYS, Probe, Puller
 from sync.sender import Sender
 
 Clock = Callable[[], datetime]
@@ -208,6 +209,15 @@ def enroll(folder: Path, server: str, code: str, name: str = "till") -> dict[str
                 ("enrolled_at", datetime.now(UTC).isoformat()),
             ):
                 s.merge(Meta(key=key, value=value))
+            # the wallet keys the service lists now are the ones this till trusts from here on
+            pinned = [
+                {"kid": k["kid"], "public_key": k["public_key"]}
+                for k in body.get("wallet_keys") or []
+            ]
+            s.merge(Meta(key=PINNED_WALLET_KEYS, value=json.dumps(pinned)))
+            rules = s.get(Rules, 1)
+            if rules is not None:  # keys taken before are trusted no more; the next pull asks
+                rules.wallet_keys = {"keys": [], "tag": "enrolled"}
             expires = body.get("token_expires_at")
             stale = s.get(Meta, TOKEN_EXPIRES)
             if expires:

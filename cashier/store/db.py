@@ -267,7 +267,7 @@ def _damaged(detail: str) -> str:
     ).format(detail=detail[:200])
 
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest migration of the till's store (a test checks it against the migrations folder):
 a store already there opens without loading Alembic."""
 

@@ -192,6 +192,8 @@ class CachedCustomer(Base):
     updated_at: Mapped[datetime | None]
     active_until: Mapped[datetime | None]
     """The service keeps the customer on this till until then (None: kept, e.g. local ones)."""
+    wallet_not_before: Mapped[datetime | None]
+    """The customer's wallet QR codes issued before this were withdrawn."""
     local: Mapped[bool] = mapped_column(Boolean, default=False)
     """Registered on this till while offline; ``server_id`` once the service has it."""
     server_id: Mapped[str | None] = mapped_column(String(64))
@@ -216,6 +218,10 @@ class Rules(Base):
     version: Mapped[str] = mapped_column(String(64))
     program_toml: Mapped[str] = mapped_column(Text)
     wallet_public_key: Mapped[str] = mapped_column(String(200))
+    """The key signing new wallet tokens ("" when the service has none yet)."""
+    wallet_keys: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The accepted wallet keys: ``{"keys": [{"kid", "public_key", "retires_at"}], "tag"}``
+    (None: rules stored before keys were listed; ``wallet_public_key`` alone then)."""
     phone_hash_key: Mapped[str] = mapped_column(String(200))
     """The offline lookup key (base64url), with ``lookup``, its parameters (None: the defaults)."""
     lookup: Mapped[dict[str, Any] | None] = mapped_column(JSON)

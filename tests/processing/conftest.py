@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
+from processing import wallet_keys
 from processing.admin import add_store, create_enrolment_code
 from processing.app import create_app
 from processing.db import make_engine, migrate, session_factory, transaction
@@ -42,6 +43,13 @@ class Service:
     url: str
     sms: LogGateway
     """The service's SMS gateway: every SMS it sent is in ``sms.sent``."""
+    key_file: Path
+    """Where the wallet signing key of its database is kept (a folder of its own)."""
+
+    def wallet_private(self) -> bytes:
+        """The wallet signing key (made on first use, as ``processing wallet-token`` does)."""
+        with transaction(self.factory) as session:
+            return wallet_keys.signing_key(session, self.key_file, NOW)[1]
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token}"}
@@ -158,7 +166,13 @@ def serve(database_url: str, *, sms: Any = None) -> Iterator[Service]:
         )
         if reply.status_code != 201:
             raise RuntimeError(f"enrolment failed: {reply.status_code} {reply.text}")
-        yield Service(base, reply.json()["token"], factory, database_url, gateway)
+        keys = Path(tempfile.mkdtemp(prefix="wallet-key-"))
+        try:
+            yield Service(
+                base, reply.json()["token"], factory, database_url, gateway, keys / "wallet.key"
+            )
+        finally:
+            shutil.rmtree(keys, ignore_errors=True)
     finally:
         server.should_exit = True
         thread.join(10)

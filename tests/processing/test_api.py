@@ -10,11 +10,10 @@ import pytest
 from sqlalchemy import update
 
 from cashier.identifiers import sign_wallet_token
-from processing import deps
+from processing import deps, wallet_keys
 from processing.admin import create_enrolment_code
 from processing.db import transaction
 from processing.models import Device
-from processing.state import keys
 from tests.processing.conftest import NOW, Service, add_customer
 
 
@@ -65,9 +64,7 @@ def test_identify_by_phone_card_and_wallet_qr(service: Service) -> None:
             assert data["customer"]["phone_masked"] == "+7 900 ***-45-67"
             assert data["balance"]["available"] == "1250"
             assert data["customer"]["auth_level"] == "identified"
-        with transaction(service.factory) as session:
-            private = keys(session).wallet_private
-        token = sign_wallet_token(private, "c_1", NOW + timedelta(days=1))
+        token = sign_wallet_token(service.wallet_private(), "c_1", NOW + timedelta(days=1))
         data = c.post(
             "/customers/identify", json={"identifier": {"type": "qr", "value": token}}
         ).json()
@@ -159,7 +156,13 @@ def test_rules_are_versioned(service: Service) -> None:
     with service.client() as c:
         rules = c.get("/sync/rules").json()
         assert rules["offline_redeem"]["max_points_per_customer_per_day"] == "1000"
-        assert rules["wallet_public_key"]
+        assert (rules["wallet_public_key"], rules["wallet_keys"]) == (None, [])  # none made yet
+        current = {"since_version": rules["version"], "keys_tag": rules["wallet_keys_tag"]}
+        assert c.get("/sync/rules", params=current).status_code == 304
+        service.wallet_private()  # what `processing serve` or the first `wallet-token` does
+        wallet_keys.forget_cache()
+        rules = c.get("/sync/rules", params=current).json()  # the keys changed: not a 304
+        assert rules["wallet_public_key"] == rules["wallet_keys"][0]["public_key"]
         assert c.get("/sync/rules", params={"since_version": rules["version"]}).status_code == 304
 
 

@@ -33,7 +33,7 @@ from processing.models import (
     PurchaseLine,
     Store,
 )
-from processing.state import active_program, keys
+from processing.state import active_program
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -250,10 +250,9 @@ def test_tier_mix(session: Session, program: Program, loaded: Loaded) -> None:
 
 def test_demo_identities(session: Session, program: Program, loaded: Loaded) -> None:
     s = loaded.summary
-    k = keys(session)
 
     def found(phone: str) -> Customer:
-        result = identify(session, "phone", phone, k, NOW)
+        result = identify(session, "phone", phone, NOW)
         assert result.status == "found"
         assert result.customer is not None
         return result.customer
@@ -265,7 +264,7 @@ def test_demo_identities(session: Session, program: Program, loaded: Loaded) -> 
     assert gold.phone_verified
     assert tier(gold) == "gold"
     assert customer_balance(session, program, gold, NOW).available > 5000
-    by_card = identify(session, "card", s.card_number, k, NOW)
+    by_card = identify(session, "card", s.card_number, NOW)
     assert by_card.status == "found"
     assert by_card.customer is not None
     assert by_card.customer.id == gold.id

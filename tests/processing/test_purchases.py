@@ -20,7 +20,7 @@ from processing.admin import create_enrolment_code
 from processing.customers import customer_balance
 from processing.db import transaction
 from processing.models import CatalogueItem, Customer, IdempotencyRecord, LedgerEntry, Purchase
-from processing.state import active_program, keys
+from processing.state import active_program
 from tests.processing.conftest import NOW, Service, add_customer
 
 AT = NOW.isoformat()
@@ -261,9 +261,9 @@ def test_spending_needs_a_verified_phone_and_confirmation_above_the_threshold(
     needs_code = post(client, "/purchases", big)
     assert needs_code.status_code == 422
     assert needs_code.json()["error"]["code"] == "otp_required"
-    with transaction(service.factory) as session:
-        private = keys(session).wallet_private
-    big["customer"]["wallet_token"] = sign_wallet_token(private, "c_3", NOW + timedelta(minutes=5))
+    big["customer"]["wallet_token"] = sign_wallet_token(
+        service.wallet_private(), "c_3", NOW + timedelta(minutes=5)
+    )
     with_qr = post(client, "/purchases", big)
     assert with_qr.status_code == 201, with_qr.text
     someone_else = purchase(redeem="600", lines=[line(price="10000.00")])

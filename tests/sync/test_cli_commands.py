@@ -25,7 +25,6 @@ from cashier.identifiers import sign_wallet_token
 from processing.admin import create_enrolment_code
 from processing.db import transaction
 from processing.models import Otp
-from processing.state import keys
 from tests.processing.conftest import NOW, Service, add_customer
 
 PHONE = "+79001234567"
@@ -179,8 +178,7 @@ def test_an_expired_sms_code_sells_nothing(service: Service, enrolled: Path) -> 
 
 
 def test_the_wallet_qr_proves_presence(service: Service, enrolled: Path) -> None:
-    with transaction(service.factory) as session:
-        private = keys(session).wallet_private
+    private = service.wallet_private()
     until = max(NOW, datetime.now(UTC)) + timedelta(days=30)
     mine, theirs = (sign_wallet_token(private, c, until) for c in ("c_1", "c_2"))
     other = cashier(enrolled, *SELL, "--wallet-qr", theirs, check=False)

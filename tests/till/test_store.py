@@ -169,9 +169,7 @@ def test_upgrading_to_offline_lookups_drops_the_phone_hashes_and_pulls_again(
         with sqlite3.connect(folder / DB_NAME) as conn:
             assert conn.execute("SELECT id FROM customers").fetchall() == [("local_1",)]
             assert conn.execute("SELECT count(*) FROM cards").fetchone() == (0,)
-            assert conn.execute("SELECT key FROM meta ORDER BY key").fetchall() == [
-                ("device_id",)
-            ]
+            assert conn.execute("SELECT key FROM meta ORDER BY key").fetchall() == [("device_id",)]
             columns = {r[1] for r in conn.execute("PRAGMA table_info(customers)")}
             assert "phone_hash" not in columns and {"phone_bucket", "phone_digest"} <= columns
             assert "number" not in {r[1] for r in conn.execute("PRAGMA table_info(cards)")}

@@ -26,7 +26,6 @@ from cashier.store.models import OutboxItem, Sale
 from processing.admin import create_enrolment_code
 from processing.db import transaction
 from processing.models import Purchase
-from processing.state import keys
 from sync.runtime import enroll
 from tests.faults.proxy import FaultProxy
 from tests.processing.conftest import NOW, Service
@@ -275,9 +274,7 @@ def test_returning_more_than_bought_is_refused_and_changes_nothing(
 def wallet_token(shop: Service, customer_id: str = "c_1") -> str:
     from cashier.wallet_token import sign_wallet_token
 
-    with transaction(shop.factory) as session:
-        private = keys(session).wallet_private
-    return sign_wallet_token(private, customer_id, NOW + timedelta(days=30))
+    return sign_wallet_token(shop.wallet_private(), customer_id, NOW + timedelta(days=30))
 
 
 def test_a_scanner_burst_in_the_goods_field_identifies_the_customer(
