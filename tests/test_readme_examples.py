@@ -73,6 +73,7 @@ _ENDS = {
         "device",
         "cashier",
         "wallet-token",
+        "wallet-key",
         "demo-data",
         "import-customers",
         "review",

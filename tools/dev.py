@@ -5,6 +5,8 @@
     python3 tools/dev.py demo [ARGS...]  # setup, then the service with demo data, an enrolled
                                          # demo till and its window (tools/demo.py; --help)
     python3 tools/dev.py test [ARGS...]  # setup, then ruff (lint and format), mypy, lint-imports, pytest ARGS...
+    python3 tools/dev.py lock            # setup, then requirements/{till,server}.txt: exact versions, hashes
+    python3 tools/dev.py audit           # setup, then pip-audit of both lock files (known vulnerabilities)
 
 On Windows: `py tools\\dev.py demo` / `py tools\\dev.py test`.
 """
@@ -295,7 +297,80 @@ def cmd_setup(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"setup": cmd_setup, "demo": cmd_demo, "test": cmd_test}
+LOCKS = {"till": "requirements/till.txt", "server": "requirements/server.txt"}
+"""Each role's lock file: every package an install of that role needs (Linux and Windows), with
+the hashes of its files.  ``pip install --require-hashes -r requirements/server.txt`` then
+``pip install --no-deps .[server]`` installs exactly these."""
+
+
+def cmd_lock(args: list[str]) -> int:
+    """Write the lock files from pyproject.toml with the newest versions (uv pip compile)."""
+    if args:
+        say(f"lock takes no arguments, got: {' '.join(args)}")
+        return 2
+    setup(RUNTIME_PACKAGES)
+    uv = venv_python().with_name("uv.exe" if WINDOWS else "uv")
+    for role, target in LOCKS.items():
+        (ROOT / target).parent.mkdir(exist_ok=True)
+        command = [
+            str(uv), "pip", "compile", "pyproject.toml", "--extra", role, "--generate-hashes",
+            "--universal", "--python-version", f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}",
+            "--no-header", "--quiet", "-o", target,
+        ]  # fmt: skip
+        if subprocess.run(command, cwd=ROOT, check=False).returncode:
+            raise SetupError(f"uv pip compile for {role} failed")
+        body = (ROOT / target).read_text(encoding="utf-8")
+        (ROOT / target).write_text(
+            f"# The {role}'s exact dependencies with their hashes: python3 tools/dev.py lock\n"
+            f"# writes this file from pyproject.toml (do not edit); tools/dev.py audit checks it.\n"
+            f"# pyproject dependencies: sha256 {dependencies_hash()}\n" + body,
+            encoding="utf-8",
+        )
+        pins = sum(1 for line in body.splitlines() if "==" in line and not line.startswith("#"))
+        say(f"{target}: {pins} packages")
+    return 0
+
+
+def dependencies_hash() -> str:
+    """The sha256 of pyproject.toml's dependency lists (base and extras): a lock file records it,
+    and tests/test_locks.py fails when pyproject.toml changed them after the last lock."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    lists = {"": project["dependencies"], **project.get("optional-dependencies", {})}
+    text = "\n".join(f"{name}: {sorted(deps)}" for name, deps in sorted(lists.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cmd_audit(args: list[str]) -> int:
+    """pip-audit each lock file against the vulnerability data PyPI publishes (``--strict``: a
+    package whose data cannot be read fails the audit rather than passing unseen)."""
+    setup(RUNTIME_PACKAGES)
+    audit = venv_python().with_name("pip-audit.exe" if WINDOWS else "pip-audit")
+    worst = 0
+    for role, target in LOCKS.items():
+        say(f"auditing the {role} ({target})")
+        command = [str(audit), "--strict", "--disable-pip", "--require-hashes", "-r", target, *args]
+        code = subprocess.run(command, cwd=ROOT, check=False).returncode
+        worst = max(worst, code)
+    if worst:
+        say(
+            "the audit found vulnerabilities, or could not read the vulnerability data of every "
+            "package (it needs https://pypi.org/pypi/<name>/<version>/json, or add "
+            "--vulnerability-service osv for api.osv.dev): see above"
+        )
+    else:
+        say("no known vulnerabilities in either lock file")
+    return worst
+
+
+COMMANDS = {
+    "setup": cmd_setup,
+    "demo": cmd_demo,
+    "test": cmd_test,
+    "lock": cmd_lock,
+    "audit": cmd_audit,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,6 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
         "test",
         add_help=False,
         help="setup, then ruff (lint and format), mypy, lint-imports and pytest ARGS...",
+    )
+    sub.add_parser(
+        "lock", help="write requirements/till.txt and server.txt: exact versions with hashes"
+    )
+    sub.add_parser(
+        "audit",
+        add_help=False,
+        help="pip-audit both lock files for known vulnerabilities (ARGS go to pip-audit)",
     )
     return parser
 
