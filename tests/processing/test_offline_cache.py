@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,3 +177,20 @@ def test_the_active_period_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None
         monkeypatch.setenv(offline_cache.ENV_ACTIVE_DAYS, bad)
         with pytest.raises(ValueError, match=offline_cache.ENV_ACTIVE_DAYS):
             offline_cache.active_days_from_env()
+
+
+def test_serve_refuses_a_bad_setting_before_it_listens(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("LOYALTY_LANG", "PROCESSING_DB")}
+    done = subprocess.run(
+        [sys.executable, "-m", "processing.cli", "--lang", "en", "--db", str(tmp_path / "p.db"),
+         "serve", "--sms", "log", "--port", "1"],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**env, offline_cache.ENV_ACTIVE_DAYS: "forever"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert (
+        offline_cache.ENV_ACTIVE_DAYS in done.stderr and "processing service on" not in done.stdout
+    )
