@@ -181,9 +181,9 @@ def test_the_active_period_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_serve_refuses_a_bad_setting_before_it_listens(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("LOYALTY_LANG", "PROCESSING_DB")}
+    cli = [sys.executable, "-m", "processing.cli", "--lang", "en", "--db", str(tmp_path / "p.db")]
     done = subprocess.run(
-        [sys.executable, "-m", "processing.cli", "--lang", "en", "--db", str(tmp_path / "p.db"),
-         "serve", "--sms", "log", "--port", "1"],  # fmt: skip
+        [*cli, "serve", "--sms", "log", "--port", "1"],
         capture_output=True,
         text=True,
         timeout=60,
