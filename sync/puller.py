@@ -30,7 +30,7 @@ from cashier.store.models import (
     Meta,
     Rules,
 )
-from cashier.wallet_token import OfferedKey, accept_keys, public_key_from_text
+from cashier.wallet_token import OfferedKey, accept_keys, key_id, public_key_from_text
 
 SKEW_LIMIT_S = 300.0
 PINNED_WALLET_KEYS = "wallet_keys_pinned"
@@ -93,7 +93,11 @@ class Puller:
             version = current.version if current else None
             held = current.wallet_keys if current else None
             pinned = s.get(Meta, PINNED_WALLET_KEYS)
-        reply = self.gateway.rules(version, keys_tag=(held or {}).get("tag") or None)
+        # rules kept by a till from before key lists: the key it verified with is the one it
+        # trusts, and the tag "-" makes the service answer the list even if the version is current
+        legacy = current.wallet_public_key if current is not None and held is None else ""
+        tag = (held or {}).get("tag") or ("-" if current is not None else None)
+        reply = self.gateway.rules(version, keys_tag=tag)
         if reply is None:
             return False
         body = reply.body
@@ -101,6 +105,8 @@ class Puller:
             k["kid"]: public_key_from_text(k["public_key"])
             for k in [*json.loads(pinned.value if pinned else "[]"), *(held or {}).get("keys", [])]
         }
+        if legacy:
+            trusted[key_id(public_key_from_text(legacy))] = public_key_from_text(legacy)
         offered = body.get("wallet_keys") or []
         accept_keys(
             trusted,

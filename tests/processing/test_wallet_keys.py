@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from cashier.errors import WalletKeyUntrusted
 from cashier.identifiers import generate_wallet_keypair, sign_wallet_token
 from cashier.store.db import Store, open_store
-from cashier.store.models import Rules
+from cashier.store.models import Meta, Rules
 from cashier.till import Served, Till
 from cashier.wallet_token import key_id, public_key_to_text
 from processing import wallet_keys
@@ -33,7 +33,7 @@ from processing.deps import API
 from processing.models import Customer, ServiceKey
 from sync.client import HttpGateway
 from sync.credentials import load_token
-from sync.puller import Puller
+from sync.puller import PINNED_WALLET_KEYS, Puller
 from sync.runtime import enroll
 from tests.processing.conftest import NOW, Service, add_customer, run_cli
 from tests.processing.test_isolation import enrol
@@ -261,3 +261,25 @@ def test_enrolment_answers_the_keys_to_pin(service: Service) -> None:
     [pinned] = reply.json()["wallet_keys"]
     with transaction(service.factory) as session:
         assert pinned["kid"] == wallet_keys.wallet_keys(session)[-1].kid
+
+
+def test_a_till_from_before_key_lists_trusts_the_key_it_had(
+    service: Service, till_folder: Path
+) -> None:
+    add_customer(service.factory, "c_1", "+79001234567")
+    _pull(service, till_folder).close()
+    store = open_store(till_folder)
+    with store.write() as s:  # as a till upgraded from before key lists has it
+        rules = s.get(Rules, 1)
+        assert rules is not None
+        rules.wallet_keys = None
+        s.execute(delete(Meta).where(Meta.key == PINNED_WALLET_KEYS))
+    store.close()
+    _rotate(service)
+    wallet_keys.forget_cache()
+    store = _pull(service, till_folder)  # same program version: the "-" tag still gets the list
+    try:
+        token = sign_wallet_token(service.wallet_private(), "c_1", UNTIL, issued_at=ISSUED)
+        assert Till(store, None, clock=lambda: NOW).identify(token).status == "found"
+    finally:
+        store.close()
