@@ -16,10 +16,11 @@ import gettext
 import os
 import threading
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 
 from babel.messages.pofile import read_po
+
+from cashier.data import data_root
 
 DEFAULT_LANGUAGE = "ru"
 SUPPORTED_LANGUAGES = ("ru", "en")
@@ -42,7 +43,7 @@ class _PoTranslations(gettext.NullTranslations):
         self._singular: dict[str, str] = {}
         self._plural: dict[tuple[str, str], tuple[str, ...]] = {}
         self._plural_form = _plural_rule(lang)
-        folder = resources.files("resources").joinpath("locale", lang, "LC_MESSAGES")
+        folder = data_root().joinpath("locale", lang, "LC_MESSAGES")
         if not folder.is_dir():
             return
         for entry in sorted(folder.iterdir(), key=lambda e: e.name):

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 
+from cashier.data import data_root
 from cashier.errors import ProgramError
 from cashier.i18n import _
 from cashier.ledger_time import add_months
@@ -227,7 +227,7 @@ def load_program(path: str | Path) -> Program:
 
 def load_preset(name: str) -> Program:
     """Load one of the presets shipped in ``resources/programs/`` (``nbclub``, ``kant``, …)."""
-    folder = resources.files("resources").joinpath("programs")
+    folder = data_root().joinpath("programs")
     entry = folder.joinpath(f"{name}.toml")
     if not entry.is_file():
         known = sorted(
@@ -246,7 +246,7 @@ def load_preset(name: str) -> Program:
 
 
 def preset_names() -> list[str]:
-    folder = resources.files("resources").joinpath("programs")
+    folder = data_root().joinpath("programs")
     return sorted(
         p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
     )

@@ -554,13 +554,9 @@ def cmd_serve(args: argparse.Namespace, *, demo: bool = False) -> int:
 def cmd_program_set(args: argparse.Namespace) -> int:
     source = str(args.source)
     if source in preset_names():
-        from importlib import resources
+        from cashier.data import data_root
 
-        text = (
-            resources.files("resources")
-            .joinpath("programs", f"{source}.toml")
-            .read_text(encoding="utf-8")
-        )
+        text = data_root().joinpath("programs", f"{source}.toml").read_text(encoding="utf-8")
         label = f"resources/programs/{source}.toml"
     else:
         path = Path(source)

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from cashier.data import data_root
 from cashier.errors import InvalidPhone
 from cashier.i18n import _, ngettext
 from cashier.identifiers import ean13_check_digit, normalize_phone
@@ -1297,9 +1297,7 @@ def load_demo_data(
     """
     _check_empty(session, customers, now)
     rng = random.Random(seed)
-    toml_text = (
-        resources.files("resources").joinpath("programs", "nbclub.toml").read_text(encoding="utf-8")
-    )
+    toml_text = data_root().joinpath("programs", "nbclub.toml").read_text(encoding="utf-8")
     active = set_program(session, toml_text, source=PROGRAM_SOURCE, now=now)
     loader = _Loader(session, active.program, now, rng)
     pins, catalogue_count = loader.reference_data()

@@ -266,3 +266,22 @@ def test_an_unknown_language_is_refused(tmp_path: Path) -> None:
     refused = run(tmp_path / "x.db", "--lang", "de", "migrate", check=False)
     assert refused.returncode == 2 and "--lang" in refused.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_folder_with_its_own_resources_package_changes_nothing(tmp_path: Path) -> None:
+    """``python -m`` puts the current folder first on sys.path: presets and translations are
+    found beside the project's packages, not as whatever ``resources`` the folder has."""
+    (tmp_path / "resources").mkdir()
+    (tmp_path / "resources" / "__init__.py").write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("LOYALTY_LANG", "PROCESSING_DB")}
+    cli = [sys.executable, "-m", "processing.cli", "--db", str(tmp_path / "p.db")]
+    done = subprocess.run(
+        [*cli, "program", "set", "nbclub"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "NBclub" in done.stdout and "включена" in done.stdout  # the Russian catalogue was found
