@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -84,6 +84,9 @@ from cashier.till_types import (  # the till's values, re-exported (see __all__)
 from cashier.wallet_token import check_not_revoked, key_id
 
 Clock = Callable[[], datetime]
+ONLINE_CACHE_LIFE = timedelta(days=1)
+"""How long a customer identified online stays in the cache when the customer sync does not
+send them (another chain's customer): the sync's ``active_until`` replaces it otherwise."""
 Deliver = Callable[[float], bool]
 """Try to send the queue now, within a budget in seconds (the sender; never raises); whether the
 service answered."""
@@ -280,7 +283,9 @@ class Till:
             else None,
         )
         with self.store.write() as s:
-            row = s.get(CachedCustomer, view.id) or CachedCustomer(id=view.id)
+            row = s.get(CachedCustomer, view.id)
+            if row is None:  # not (yet) among the chain's customers the sync sends: kept a day
+                row = CachedCustomer(id=view.id, active_until=now + ONLINE_CACHE_LIFE)
             row.display_name, row.tier, row.verified = view.display_name, view.tier, view.verified
             if view.available is not None:
                 row.balance, row.balance_as_of = view.available, now

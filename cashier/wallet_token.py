@@ -19,7 +19,7 @@ import binascii
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -281,15 +281,23 @@ class OfferedKey:
     endorsement: str | None = None
 
 
-def accept_keys(trusted: Mapping[str, bytes], offered: Sequence[OfferedKey]) -> dict[str, bytes]:
-    """The offered keys, each either already trusted or endorsed by a trusted one (in order, so a
-    till that missed several rotations follows the chain).  A till that trusts nothing yet (enrolled
-    before the service had a key) takes the first key it is sent, and the rest only endorsed.
+def accept_keys(
+    trusted: Mapping[str, bytes],
+    offered: Sequence[OfferedKey],
+    retired: Collection[str] = (),
+) -> dict[str, bytes]:
+    """The offered keys, each either already trusted or endorsed by a trusted key that has not
+    retired (in order, so a till that missed several rotations follows the chain).  A till that
+    trusts nothing yet (enrolled before the service had a key) takes the first key it is sent,
+    and the rest only endorsed.
 
     Raises:
-        WalletKeyUntrusted: a key with no endorsed path, or a known id with another key.
+        WalletKeyUntrusted: a key with no endorsed path, a known id with another key, or a list
+            that drops every key the till trusts (empty included).
     """
     known = dict(trusted)
+    if known and not offered:
+        raise WalletKeyUntrusted(_(KEY_UNTRUSTED))
     for key in offered:
         if key_id(key.public_key) != key.kid:
             raise WalletKeyUntrusted(_(KEY_UNTRUSTED))
@@ -297,7 +305,7 @@ def accept_keys(trusted: Mapping[str, bytes], offered: Sequence[OfferedKey]) -> 
             if known[key.kid] != key.public_key:
                 raise WalletKeyUntrusted(_(KEY_UNTRUSTED))
             continue
-        endorser = known.get(key.endorsed_by or "")
+        endorser = known.get(key.endorsed_by or "") if key.endorsed_by not in retired else None
         if (
             endorser is not None
             and key.endorsement

@@ -267,5 +267,5 @@ def _remember(factory: sessionmaker[Session], rows: list[dict[str, Any]]) -> Non
                 from sqlalchemy.dialects.sqlite import insert as lite_insert
 
                 session.execute(lite_insert(OfflineLookup).on_conflict_do_nothing(), rows)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, TimeoutError) as exc:  # the SQLite writer lock: skip the cache
         log.warning("offline lookups not kept (recomputed next time): %s", type(exc).__name__)

@@ -8,8 +8,9 @@ that holds the current private key, rotation and per-customer withdrawal of toke
   carries only public keys.  The signing key is in a file readable by its owner only (0600):
   ``$PROCESSING_WALLET_KEY_FILE``, else beside a SQLite database (``processing.db.wallet-key``),
   else ``<user config dir>/loyalty-processing/wallet-<host>-<port>-<database>.key`` for PostgreSQL.
-  Only the commands that sign (``processing wallet-token``, ``wallet-key rotate``) read it; the
-  serving processes never do.  A database made before keeps its key in ``service_keys`` until the
+  Only the commands that sign (``processing wallet-token``, ``wallet-key rotate``) read it, and
+  ``processing serve`` makes it before it starts when the database has no key; the processes
+  that answer requests never read it.  A database made before keeps its key in ``service_keys`` until the
   first signing command moves it into the file.
 * **Rotation.** ``processing wallet-key rotate`` makes a new key, has the current one sign it (the
   endorsement tills check before they accept it: docs/protocol.md I) and keeps the old one
@@ -119,8 +120,11 @@ def verify(session: Session, token: str, now: datetime) -> WalletToken:
 
 
 def revoke(customer: Customer, now: datetime) -> None:
-    """Withdraw the customer's tokens issued until ``now`` (the tills learn it with the customer)."""
-    customer.wallet_not_before = now
+    """Withdraw the customer's tokens issued until ``now`` (the tills learn it with the customer).
+
+    Kept to the whole second, as tokens carry their issue time: one issued in the second after
+    is accepted, so a fresh token can be issued at once."""
+    customer.wallet_not_before = now.replace(microsecond=0)
     customer.updated_at = now
 
 

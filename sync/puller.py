@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from cashier.errors import WalletKeyUntrusted
 from cashier.gateway import Gateway, Rejected
 from cashier.money import parse_money
 from cashier.store.db import Store
@@ -101,29 +102,44 @@ class Puller:
         if reply is None:
             return False
         body = reply.body
+        now = self.clock()
+        held_keys = (held or {}).get("keys", [])
         trusted = {
             k["kid"]: public_key_from_text(k["public_key"])
-            for k in [*json.loads(pinned.value if pinned else "[]"), *(held or {}).get("keys", [])]
+            for k in [*json.loads(pinned.value if pinned else "[]"), *held_keys]
         }
         if legacy:
             trusted[key_id(public_key_from_text(legacy))] = public_key_from_text(legacy)
-        offered = body.get("wallet_keys") or []
-        accept_keys(
-            trusted,
-            [
-                OfferedKey(
-                    k["kid"],
-                    public_key_from_text(k["public_key"]),
-                    k.get("endorsed_by"),
-                    k.get("endorsement"),
-                )
+        # a key keeps the earliest end it was ever given: an answer cannot revive a retired key
+        ends = {k["kid"]: _parse_time(k["retires_at"]) for k in held_keys if k.get("retires_at")}
+        keys: list[dict[str, Any]] | None = None
+        if "wallet_keys" in body:  # an older service sends none: wallet_public_key alone then
+            offered = body.get("wallet_keys") or []
+            for k in offered:
+                if k.get("retires_at"):
+                    end = _parse_time(k["retires_at"])
+                    ends[k["kid"]] = min(end, ends.get(k["kid"], end))
+            accept_keys(
+                trusted,
+                [
+                    OfferedKey(
+                        k["kid"],
+                        public_key_from_text(k["public_key"]),
+                        k.get("endorsed_by"),
+                        k.get("endorsement"),
+                    )
+                    for k in offered
+                ],
+                retired={kid for kid, end in ends.items() if end <= now},
+            )
+            keys = [
+                {
+                    "kid": k["kid"],
+                    "public_key": k["public_key"],
+                    "retires_at": ends[k["kid"]].isoformat() if k["kid"] in ends else None,
+                }
                 for k in offered
-            ],
-        )
-        keys = [
-            {"kid": k["kid"], "public_key": k["public_key"], "retires_at": k.get("retires_at")}
-            for k in offered
-        ]
+            ]
         with self.store.write() as s:
             s.merge(
                 Rules(
@@ -131,7 +147,9 @@ class Puller:
                     version=body["version"],
                     program_toml=body["program_toml"],
                     wallet_public_key=body.get("wallet_public_key") or "",
-                    wallet_keys={"keys": keys, "tag": body.get("wallet_keys_tag") or ""},
+                    wallet_keys=None
+                    if keys is None
+                    else {"keys": keys, "tag": body.get("wallet_keys_tag") or ""},
                     phone_hash_key=body["phone_hash_key"],
                     lookup=dict(body["lookup"]) if body.get("lookup") else None,
                     offline_redeem=dict(body["offline_redeem"]),
@@ -259,14 +277,21 @@ class Puller:
     def all(self, progress: Progress | None = None) -> dict[str, int]:
         """Everything, in the order a new till needs it; what the service does not give a device
         of this one's role (a kiosk gets no customers and no catalogue) is skipped."""
+        refused: WalletKeyUntrusted | None = None
+        try:
+            rules = int(self.rules())
+        except WalletKeyUntrusted as exc:  # the rest still comes: withdrawals, blocked cards
+            refused, rules = exc, 0
         got = {
-            "rules": int(self.rules()),
+            "rules": rules,
             "customers": _if_allowed(lambda: self.customers(progress)),
             "catalogue": _if_allowed(self.catalogue),
             "cashiers": self.cashiers(),
         }
         with self.store.write() as s:  # a kiosk pulls no customers: the pass itself counts
             s.merge(Meta(key="last_pull_at", value=self.clock().isoformat()))
+        if refused is not None:
+            raise refused
         return got
 
 

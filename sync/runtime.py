@@ -21,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import delete
 
 from cashier.errors import UserFacingError
 from cashier.gateway import GatewayError, Rejected
 from cashier.i18n import _
 from cashier.store.db import Store, open_store
-from cashier.store.models import Meta, Rules
+from cashier.store.models import CachedCard, CachedCoupon, CachedCustomer, Meta, Rules
 from cashier.till import IN_SALE_BUDGET, Till, TillError
 from sync.client import HttpGateway
 from sync.credentials import load_token, save_token
@@ -200,6 +201,13 @@ def enroll(folder: Path, server: str, code: str, name: str = "till") -> dict[str
     try:
         save_token(folder, body["token"])
         with store.write() as s:
+            before = s.get(Meta, "chain_id")
+            if before is not None and before.value != body["chain_id"]:
+                # another chain's customers are not this till's any more; its own come afresh
+                s.execute(delete(CachedCard))
+                s.execute(delete(CachedCoupon))
+                s.execute(delete(CachedCustomer).where(CachedCustomer.local.is_(False)))
+                s.execute(delete(Meta).where(Meta.key == "customers_cursor"))
             for key, value in (
                 ("server_url", server),
                 ("device_id", body["device_id"]),

@@ -20,7 +20,7 @@ import dev  # noqa: E402 - tools/dev.py, standard library only
 
 SERVER_ONLY = {"fastapi", "uvicorn", "psycopg", "psycopg-binary", "starlette", "fastapi-offline"}
 TILL_ONLY = {"pyside6-essentials", "shiboken6", "opencv-python-headless", "numpy", "zxing-cpp"}
-PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^ ;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 
 
 def _pins(role: str) -> dict[str, list[tuple[str, str | None, int]]]:
@@ -53,18 +53,26 @@ def test_each_lock_pins_every_dependency_of_its_role_with_hashes(role: str) -> N
     for name, entries in pins.items():
         for version, _marker, hashes in entries:
             assert hashes >= 1, f"{name}=={version} has no hash"
-    linux = {"sys_platform": "linux", "python_full_version": "3.11.7", "python_version": "3.11"}
-    for requirement in _wanted(role):
-        entries = pins.get(canonicalize_name(requirement.name))
-        assert entries, f"{requirement.name} is not in {dev.LOCKS[role]}"
-        usable = [
-            version
-            for version, marker, _ in entries
-            if marker is None or Marker(marker).evaluate(linux)
-        ]
-        assert any(requirement.specifier.contains(v, prereleases=True) for v in usable), (
-            f"{dev.LOCKS[role]} pins {requirement.name} at {usable}, outside {requirement.specifier}"
-        )
+    for platform in ("linux", "win32"):  # the till is bundled for both; the server runs on Linux
+        where = {
+            "sys_platform": platform,
+            "platform_system": "Windows" if platform == "win32" else "Linux",
+            "os_name": "nt" if platform == "win32" else "posix",
+            "python_full_version": "3.11.7",
+            "python_version": "3.11",
+        }
+        for requirement in _wanted(role):
+            entries = pins.get(canonicalize_name(requirement.name))
+            assert entries, f"{requirement.name} is not in {dev.LOCKS[role]}"
+            usable = [
+                version
+                for version, marker, _ in entries
+                if marker is None or Marker(marker).evaluate(where)
+            ]
+            assert any(requirement.specifier.contains(v, prereleases=True) for v in usable), (
+                f"{dev.LOCKS[role]} pins {requirement.name} at {usable} on {platform}, "
+                f"outside {requirement.specifier}"
+            )
 
 
 def test_the_locks_are_current_with_pyproject() -> None:

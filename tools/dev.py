@@ -332,12 +332,14 @@ def cmd_lock(args: list[str]) -> int:
 
 
 def dependencies_hash() -> str:
-    """The sha256 of pyproject.toml's dependency lists (base and extras): a lock file records it,
-    and tests/test_locks.py fails when pyproject.toml changed them after the last lock."""
+    """The sha256 of pyproject.toml's dependency lists (base and the role extras; not ``dev``,
+    which is not locked): a lock file records it, and tests/test_locks.py fails when
+    pyproject.toml changed them after the last lock."""
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    lists = {"": project["dependencies"], **project.get("optional-dependencies", {})}
+    extras = project.get("optional-dependencies", {})
+    lists = {"": project["dependencies"], **{k: v for k, v in extras.items() if k != "dev"}}
     text = "\n".join(f"{name}: {sorted(deps)}" for name, deps in sorted(lists.items()))
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import random
 
 import pytest
@@ -41,21 +40,6 @@ def test_a_bucket_is_short_and_says_little() -> None:
     assert all(0 <= b < 2**16 for b in buckets)
     assert len(set(buckets)) > 12_000  # spread: not a few crowded buckets
     assert 10**9 // 2**DEFAULT_PARAMS.bucket_bits > 15_000
-
-
-def test_the_old_attack_finds_nothing() -> None:
-    """The audit recovered every phone from ``HMAC(key, phone)`` in 0.07 s; with the key, the
-    same pass over the candidates now matches no customer: there is no fast hash to match."""
-    phones = [f"+7900123{i:04d}" for i in range(50)]
-    items = [
-        (f"c_{i}", bucket("phone", p, KEY), digest("phone", p, KEY, f"c_{i}"))
-        for i, p in enumerate(phones)
-    ]
-    stored = {d for _, _, d in items} | {str(b) for _, b, _ in items}
-    for n in range(10_000):
-        candidate = f"+7900123{n:04d}"
-        fast = hmac.new(KEY.key, candidate.encode(), hashlib.sha256).hexdigest()
-        assert fast not in stored and fast[:32] not in stored
 
 
 def test_a_guess_costs_a_memory_hard_hash() -> None:

@@ -104,3 +104,18 @@ def test_a_key_without_an_endorsed_path_is_refused(offered: list[OfferedKey]) ->
 def test_trusting_nothing_takes_only_the_first_key_unendorsed() -> None:
     with pytest.raises(WalletKeyUntrusted):
         accept_keys({}, [OfferedKey(key_id(A), A), OfferedKey(key_id(B), B)])
+
+
+def test_a_list_that_drops_every_trusted_key_is_refused() -> None:
+    with pytest.raises(WalletKeyUntrusted):
+        accept_keys({key_id(A): A}, [])  # an empty answer would leave the till trusting nothing
+
+
+def test_a_retired_key_endorses_nothing() -> None:
+    offered = [
+        OfferedKey(key_id(A), A),
+        OfferedKey(key_id(B), B, key_id(A), endorse_key(A_PRIVATE, B)),
+    ]
+    assert key_id(B) in accept_keys({key_id(A): A}, offered)
+    with pytest.raises(WalletKeyUntrusted):
+        accept_keys({key_id(A): A}, offered, retired={key_id(A)})

@@ -116,7 +116,8 @@ def test_no_phone_or_card_in_clear_and_the_old_attack_finds_nothing(customers: S
     for clear in ("+7900111", "9001110", "2200000000019", "***", "Петров"):
         assert clear not in text
     key = key_from_rules(rules["phone_hash_key"], rules["lookup"])
-    # the audit's pass: a keyed hash of each candidate number, matched against the items
+    # the audit's pass: the old field, HMAC(key, phone), for each candidate number — a guard
+    # against a fast keyed hash coming back under any name
     stored = {str(v) for i in items for v in (i.get("phone_lookup") or {}).values()}
     for n in range(10_000):
         guess = hmac.new(key.key, f"+7900111{n:04d}".encode(), hashlib.sha256).hexdigest()

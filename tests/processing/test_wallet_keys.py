@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from cashier.errors import WalletKeyUntrusted
 from cashier.identifiers import generate_wallet_keypair, sign_wallet_token
 from cashier.store.db import Store, open_store
-from cashier.store.models import Meta, Rules
+from cashier.store.models import CachedCustomer, Meta, Rules
 from cashier.till import Served, Till
 from cashier.wallet_token import key_id, public_key_to_text
 from processing import wallet_keys
@@ -281,5 +281,82 @@ def test_a_till_from_before_key_lists_trusts_the_key_it_had(
     try:
         token = sign_wallet_token(service.wallet_private(), "c_1", UNTIL, issued_at=ISSUED)
         assert Till(store, None, clock=lambda: NOW).identify(token).status == "found"
+    finally:
+        store.close()
+
+
+def test_a_till_from_before_key_lists_refuses_an_unendorsed_key(
+    service: Service, till_folder: Path
+) -> None:
+    add_customer(service.factory, "c_1", "+79001234567")
+    _pull(service, till_folder).close()
+    store = open_store(till_folder)
+    with store.write() as s:
+        rules = s.get(Rules, 1)
+        assert rules is not None
+        rules.wallet_keys = None
+        s.execute(delete(Meta).where(Meta.key == PINNED_WALLET_KEYS))
+    store.close()
+    _swap_in_a_forged_key(service)
+    with pytest.raises(WalletKeyUntrusted):
+        _pull(service, till_folder)
+
+
+def _swap_in_a_forged_key(service: Service) -> bytes:
+    forger_private, forger_public = generate_wallet_keypair()
+    with transaction(service.factory) as session:
+        session.merge(
+            ServiceKey(
+                name="wallet_keys",
+                value=json.dumps(
+                    [wallet_keys.WalletKey(key_id(forger_public), forger_public, NOW).as_json()]
+                ),
+            )
+        )
+    wallet_keys.forget_cache()
+    return forger_private
+
+
+def test_a_refused_key_list_still_lets_the_rest_of_the_sync_through(
+    service: Service, till_folder: Path
+) -> None:
+    add_customer(service.factory, "c_1", "+79001234567")
+    _pull(service, till_folder).close()
+    _swap_in_a_forged_key(service)
+    add_customer(service.factory, "c_2", "+79001234568")  # arrives although the keys are refused
+    store = open_store(till_folder)
+    try:
+        with (
+            HttpGateway(service.base_url, load_token(till_folder)) as gateway,
+            pytest.raises(WalletKeyUntrusted),
+        ):
+            Puller(store, gateway, clock=lambda: NOW).all()
+        with store.read() as s:
+            assert s.get(CachedCustomer, "c_2") is not None
+    finally:
+        store.close()
+
+
+def test_an_answer_cannot_revive_a_retired_key(service: Service, till_folder: Path) -> None:
+    add_customer(service.factory, "c_1", "+79001234567")
+    old = sign_wallet_token(service.wallet_private(), "c_1", UNTIL, issued_at=ISSUED)
+    _rotate(service, NOW - timedelta(days=1), keep=2)  # the old key retires tomorrow
+    wallet_keys.forget_cache()
+    store = _pull(service, till_folder)
+    try:
+        assert Till(store, None, clock=lambda: NOW).identify(old).status == "found"
+    finally:
+        store.close()
+    with transaction(service.factory) as session:  # an answer that says it never retired
+        listed = wallet_keys.wallet_keys(session)
+        revived = [wallet_keys._retire(k, None) for k in listed]  # type: ignore[arg-type]
+        session.merge(
+            ServiceKey(name="wallet_keys", value=json.dumps([k.as_json() for k in revived]))
+        )
+    wallet_keys.forget_cache()
+    store = _pull(service, till_folder)
+    try:
+        later = NOW + timedelta(days=2)  # past the end the till was first told
+        assert Till(store, None, clock=lambda: later).identify(old).status == "unrecognised"
     finally:
         store.close()

@@ -11,12 +11,15 @@ import pytest
 from sqlalchemy import select
 
 from cashier.store.db import Store, open_store
-from cashier.store.models import CachedCard, CachedCustomer
-from cashier.till import Served, Till
+from cashier.store.models import CachedCard, CachedCustomer, Meta
+from cashier.till import ONLINE_CACHE_LIFE, Served, Till
+from processing.admin import add_store, create_enrolment_code
 from processing.db import transaction
 from processing.models import Card
 from sync.client import HttpGateway
+from sync.credentials import load_token
 from sync.puller import Puller
+from sync.runtime import enroll
 from tests.processing.conftest import NOW, Service, add_customer
 from tests.processing.test_offline_cache import _aged, _seen_in
 
@@ -81,3 +84,51 @@ def test_customers_past_their_time_are_dropped(service: Service, store: Store) -
     with store.read() as s:
         assert sorted(s.scalars(select(CachedCustomer.id))) == ["c_1"]
         assert len(list(s.scalars(select(CachedCard)))) == 1
+
+
+def test_a_customer_found_online_outside_the_sync_is_kept_a_day(
+    service: Service, store: Store
+) -> None:
+    add_customer(service.factory, "c_far", "+79001234567")
+    _aged(service, "c_far", 900)
+    _seen_in(service, "c_far", "samsung", 10)  # another chain's customer: not in this till's sync
+    _pulled(service, store, NOW)
+    with HttpGateway(service.base_url, service.token) as gateway:
+        found = Till(store, gateway, clock=lambda: NOW).identify("+7 900 123-45-67")
+    assert (found.status, found.served) == ("found", Served.ONLINE)
+    with store.read() as s:
+        row = s.get(CachedCustomer, "c_far")
+        assert row is not None and row.active_until == NOW + ONLINE_CACHE_LIFE
+    _pulled(service, store, NOW + timedelta(days=2))
+    with store.read() as s:
+        assert s.get(CachedCustomer, "c_far") is None
+
+
+def test_enrolling_into_another_chain_forgets_the_old_chains_customers(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOYALTY_KEYRING", "file")
+    add_customer(service.factory, "c_1", "+79001234567", card="2200000000019")
+    folder = tmp_path / "till2"
+    with transaction(service.factory) as session:
+        code, _ = create_enrolment_code(session, "iport-msk-1", NOW)
+        add_store(session, "samsung-msk-1", "samsung", "Samsung, Москва")
+        other, _ = create_enrolment_code(session, "samsung-msk-1", NOW)
+    enroll(folder, service.base_url, code, "till")
+    opened = open_store(folder)
+    try:
+        with HttpGateway(service.base_url, load_token(folder)) as gateway:
+            Puller(opened, gateway, clock=lambda: NOW).customers()
+        with opened.read() as s:
+            assert s.get(CachedCustomer, "c_1") is not None
+    finally:
+        opened.close()
+    enroll(folder, service.base_url, other, "till")
+    opened = open_store(folder)
+    try:
+        with opened.read() as s:
+            assert s.get(CachedCustomer, "c_1") is None
+            assert not list(s.scalars(select(CachedCard)))
+            assert s.get(Meta, "customers_cursor") is None
+    finally:
+        opened.close()
