@@ -152,12 +152,16 @@ def test_refusals_carry_their_code_and_whole_body(service: Service, gateway: Htt
         gateway.create_purchase(_purchase("p_x", "0", None), "")
 
 
-def test_rules_answer_none_when_current(gateway: HttpGateway) -> None:
+def test_rules_answer_none_when_current(service: Service, gateway: HttpGateway) -> None:
+    service.wallet_private()  # the service's wallet key, as `processing serve` makes it
     rules = gateway.rules(None)
     assert rules is not None
-    assert rules.body["wallet_public_key"]
-    assert gateway.rules(rules.body["version"]) is None
-    assert gateway.rules("an-older-version") is not None
+    assert rules.body["wallet_public_key"] == rules.body["wallet_keys"][0]["public_key"]
+    tag = rules.body["wallet_keys_tag"]
+    assert gateway.rules(rules.body["version"], keys_tag=tag) is None
+    assert gateway.rules(rules.body["version"]) is None  # a till from before key lists
+    assert gateway.rules(rules.body["version"], keys_tag="another") is not None
+    assert gateway.rules("an-older-version", keys_tag=tag) is not None
 
 
 def test_catalogue_and_cashiers_for_the_offline_cache(
